@@ -1,0 +1,26 @@
+"""GDAL/rasterio settings, in exactly one place. Library code wraps I/O in :func:`gdal_env`."""
+
+from __future__ import annotations
+
+import rasterio
+
+GDAL_OPTIONS: dict[str, object] = {
+    # Never list sibling files of remote/large folders just to open one raster.
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    # Block cache for decoded tiles; strips are read once, so a modest cache suffices.
+    "GDAL_CACHEMAX": 256,
+    # Decode multi-threaded where the driver can (COG/GTiff deflate, JP2OpenJPEG).
+    "GDAL_NUM_THREADS": "ALL_CPUS",
+    # Warping (ancillary onto the cell grid) may use every core.
+    "GDAL_WARP_OPTIONS": "NUM_THREADS=ALL_CPUS",
+    # Sentinel-2 SAFE: expose the L2A offset of processing baseline >= 04.00 as band offsets.
+    "SENTINEL2_USE_OFFSETS": "NO",
+}
+
+
+def gdal_env(**overrides: object) -> rasterio.Env:
+    """A ``rasterio.Env`` with lulcmap's GDAL settings (and any overrides)."""
+    return rasterio.Env(**{**GDAL_OPTIONS, **overrides})
+
+
+__all__ = ["GDAL_OPTIONS", "gdal_env"]

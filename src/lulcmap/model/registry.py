@@ -1,0 +1,100 @@
+"""Shipped models, model resolution by name or card path, and building the torch module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from lulcmap.errors import ModelCardError
+from lulcmap.model.card import ModelCard, read_card, verify_weights
+from lulcmap.model.network import LulcNet
+from lulcmap.resources import shipped_dir
+
+DEFAULT_MODEL = "demo-synthetic"
+
+
+def models_dir() -> Path:
+    return shipped_dir("models")
+
+
+def list_models() -> list[ModelCard]:
+    """Cards of the models shipped in ``models/`` (each ``models/<id>/card.yaml``)."""
+    cards = []
+    for card_path in sorted(models_dir().glob("*/card.yaml")):
+        cards.append(read_card(card_path))
+    return cards
+
+
+def resolve_card(model: str | Path | ModelCard | None = None) -> ModelCard:
+    """A card from a shipped model's name, a card path, or a card object."""
+    if isinstance(model, ModelCard):
+        return model
+    name = str(model) if model is not None else DEFAULT_MODEL
+    path = Path(name)
+    if path.suffix.lower() in {".yaml", ".yml", ".json"} or path.is_file():
+        return read_card(path)
+    if path.is_dir() and (path / "card.yaml").is_file():
+        return read_card(path / "card.yaml")
+    shipped = models_dir() / name / "card.yaml"
+    if shipped.is_file():
+        return read_card(shipped)
+    known = ", ".join(c.id for c in list_models()) or "none"
+    raise ModelCardError(
+        f"unknown model {name!r}; shipped models: {known} (see `lulcmap models`), "
+        "or pass the path of a card file"
+    )
+
+
+def build_network(card: ModelCard) -> LulcNet:
+    """An untrained network shaped and normalised as ``card`` says."""
+    legend = card.get_legend()
+    return LulcNet(
+        n_classes=len(legend.n2),
+        n_ancillary=len(card.ancillary),
+        widths=card.architecture.widths,
+        anc_hidden=card.architecture.anc_hidden,
+        image_mean=card.input.image_mean,
+        image_std=card.input.image_std,
+        anc_mean=[a.mean for a in card.ancillary],
+        anc_std=[a.std for a in card.ancillary],
+    )
+
+
+@dataclass
+class TorchModel:
+    """A loaded model: ``__call__(uint8 images (N,3,S,S), ancillary (N,A)) -> N2 fractions``."""
+
+    card: ModelCard
+    net: LulcNet
+    device: torch.device
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor:
+        abundance, _ = self.net(images, ancillary)
+        return abundance
+
+
+def load_model(model: str | Path | ModelCard | None = None, *, device: str | torch.device = "cpu"
+               ) -> TorchModel:
+    """Resolve a card, verify its weights' sha256, and load them (safetensors, never pickle)."""
+    card = resolve_card(model)
+    weights = verify_weights(card)
+    net = build_network(card)
+    state = load_file(str(weights))
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelCardError(
+            f"weights {weights.name} do not fit card {card.id}'s architecture "
+            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}); "
+            "check `architecture` and `ancillary` in the card"
+        )
+    dev = torch.device(device)
+    net.eval().to(dev)
+    return TorchModel(card, net, dev)
+
+
+__all__ = ["DEFAULT_MODEL", "TorchModel", "build_network", "list_models", "load_model",
+           "models_dir", "resolve_card"]
