@@ -11,10 +11,6 @@ GDAL_OPTIONS: dict[str, object] = {
     "GDAL_CACHEMAX": 256,
     # Decode multi-threaded where the driver can (COG/GTiff deflate, JP2OpenJPEG).
     "GDAL_NUM_THREADS": "ALL_CPUS",
-    # Warping (ancillary onto the cell grid) may use every core.
-    "GDAL_WARP_OPTIONS": "NUM_THREADS=ALL_CPUS",
-    # Sentinel-2 SAFE: expose the L2A offset of processing baseline >= 04.00 as band offsets.
-    "SENTINEL2_USE_OFFSETS": "NO",
 }
 
 
