@@ -71,8 +71,9 @@ class Grid:
     # -- operations ---------------------------------------------------------------------------
     def window_bounds(self, row_off: float, col_off: float, height: float, width: float) -> Bounds:
         """Bounds of a pixel window (rows/cols may be fractional or reach past the grid)."""
-        x0, y0 = self.transform * (col_off, row_off)
-        x1, y1 = self.transform * (col_off + width, row_off + height)
+        t = self.transform
+        x0, y0 = t.c + col_off * t.a, t.f + row_off * t.e
+        x1, y1 = t.c + (col_off + width) * t.a, t.f + (row_off + height) * t.e
         return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
     def scaled(self, factor: float, shape: tuple[int, int] | None = None) -> Grid:
@@ -82,7 +83,8 @@ class Grid:
         """
         if shape is None:
             shape = (math.ceil(self.height / factor), math.ceil(self.width / factor))
-        return Grid(self.crs, self.transform * Affine.scale(factor), shape)
+        return Grid(self.crs, Affine(self.transform.a * factor, 0.0, self.transform.c,
+                                    0.0, self.transform.e * factor, self.transform.f), shape)
 
     def xy_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """1-D coordinates of pixel centres: ``x`` of each column, ``y`` of each row."""

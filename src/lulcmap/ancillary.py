@@ -1,0 +1,293 @@
+"""Ancillary values per output cell: DEM and climate means over each chip's footprint.
+
+Every source (the DEM, its slope, each climate grid) goes the same way:
+
+1. open it and check it covers the scene (:mod:`lulcmap.io.rasters`);
+2. read only the window over the scene plus ``MARGIN_PIXELS`` source pixels, decimated (GDAL
+   average) when the source is much finer than needed, so memory does not follow the file size;
+3. warp it onto an *ancillary grid*: the scene's CRS and origin, pixels ``k`` times the scene's
+   (:func:`ancillary_factor`); bilinear when the source is coarser, average when finer;
+4. average it over every chip rectangle, exactly, with summed-area tables of value and of
+   valid count (:func:`footprint_means`); no-data is left out of the means.
+
+Slope is computed on the DEM window in the DEM's own CRS, in metres (:func:`slope_degrees`, so
+geographic DEMs are handled correctly), then goes through steps 3-4 like any other source.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyproj
+import rasterio.io
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window
+
+from lulcmap.chips import ChipPlan
+from lulcmap.errors import MissingVariableError
+from lulcmap.grid import Grid
+from lulcmap.io.climate import canonical_name
+from lulcmap.io.env import gdal_env
+from lulcmap.io.rasters import check_covers, open_raster, read_float, window_around
+
+log = logging.getLogger(__name__)
+
+ELEVATION = "elevation"
+SLOPE = "slope"
+DEM_VARIABLES = (ELEVATION, SLOPE)
+MAX_GRID_SIDE = 4000
+"""Largest side of an ancillary grid (4000 x 4000 float64 = 128 MB per array)."""
+MARGIN_PIXELS = 2
+"""Source pixels read beyond the scene, so slope and bilinear warping have neighbours."""
+_WGS84 = (6378137.0, 6356752.314245179)  # semi-major, semi-minor axes (m)
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Raster:
+    """An in-memory float64 raster on a grid; NaN marks no data."""
+
+    data: np.ndarray
+    grid: Grid
+
+
+# -- public API ---------------------------------------------------------------------------------
+def compute_ancillary(
+    plan: ChipPlan,
+    *,
+    variables: Sequence[str],
+    dem: PathLike | None,
+    climate: Mapping[str, PathLike],
+) -> dict[str, np.ndarray]:
+    """Mean of each ancillary variable over every cell's chip footprint.
+
+    ``elevation`` (m) and ``slope`` (degrees) come from ``dem``; any other variable from
+    ``climate`` (canonical name -> raster, see :func:`lulcmap.io.climate.find_climate`).
+    Returns float64 arrays of shape ``plan.shape`` in ``variables`` order; NaN where a
+    footprint holds no valid data.
+    """
+    footprints = plan.chip_bounds()
+    values: dict[str, np.ndarray] = {}
+    dem_needed = [v for v in variables if v in DEM_VARIABLES]
+    if dem_needed:
+        if dem is None:
+            raise MissingVariableError(
+                f"the model needs {' and '.join(dem_needed)}; pass --dem with a DEM raster "
+                "(any GDAL format and CRS) that covers the scene"
+            )
+        values.update(_dem_means(plan, dem, footprints))
+    for name in variables:
+        if name not in DEM_VARIABLES:
+            path = _climate_path(climate, name, variables)
+            values[name] = _source_means(plan, path, f"climate grid {name}", footprints)
+    return {name: values[name] for name in variables}
+
+
+def ancillary_factor(source_res: float, plan: ChipPlan) -> int:
+    """The ``k`` of the ancillary grid (pixel = ``k`` scene pixels) for a source.
+
+    ``k = floor(source_res / (2 * scene_res))``: pixels about half the source's or finer, so
+    bilinear warping resolves the source; at least 1 (never finer than the scene), at most
+    ``chip_size // 8`` (at least 8 pixels across a chip), then raised as needed so the grid has
+    at most ``MAX_GRID_SIDE`` pixels a side. ``source_res`` is in scene CRS units.
+    """
+    k = math.floor(source_res / (2 * min(plan.scene.res)))
+    k = min(max(k, 1), max(plan.chip_size // 8, 1))
+    return max(k, math.ceil(max(plan.scene.shape) / MAX_GRID_SIDE))
+
+
+def slope_degrees(
+    dem: np.ndarray, transform: Affine, crs: CRS, *, nodata: np.ndarray | None = None
+) -> np.ndarray:
+    """Slope in degrees by central differences (``np.gradient``) with distances in metres.
+
+    Projected CRS: pixel sizes times the CRS's linear unit. Geographic CRS: metres per degree
+    on the CRS's ellipsoid at each row's latitude (``N cos(lat) pi/180`` east-west,
+    ``M pi/180`` north-south). ``nodata`` (True = no data) and NaN cells, and cells next to
+    them, get NaN.
+    """
+    z = np.array(dem, dtype=np.float64)
+    if nodata is not None:
+        z[nodata] = np.nan
+    dx, dy = _pixel_metres(transform, crs, z.shape[0])
+    dz_dy = _diff(z, axis=0) / dy[:, None]
+    dz_dx = _diff(z, axis=1) / dx[:, None]
+    slope = np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
+    slope[np.isnan(z)] = np.nan
+    return slope
+
+
+def footprint_means(data: np.ndarray, grid: Grid, footprints: np.ndarray) -> np.ndarray:
+    """Exact mean of ``data`` (pixels constant, NaN = no data) over each footprint.
+
+    ``footprints`` has shape ``(..., 4)``: bounds ``(left, bottom, right, top)`` in ``grid``'s
+    CRS, edges anywhere (fractional pixels). The integral of a piecewise-constant raster over
+    ``[0, r] x [0, c]`` is the bilinear interpolation of its summed-area table, so each mean
+    is ``sum(value) / sum(valid area)`` from two tables. NaN where a footprint has no data.
+    """
+    r0, c0, r1, c1 = _pixel_rects(grid, footprints)
+    valid = ~np.isnan(data)
+    offset = float(np.mean(data[valid])) if valid.any() else 0.0  # keeps the sums small
+    total = _rect_sums(_summed_area(np.where(valid, data - offset, 0.0)), r0, c0, r1, c1)
+    count = _rect_sums(_summed_area(valid.astype(np.float64)), r0, c0, r1, c1)
+    ok = count > 1e-6
+    return np.where(ok, offset + total / np.where(ok, count, 1.0), np.nan)
+
+
+def warp(raster: Raster, grid: Grid, *, resampling: Resampling) -> np.ndarray:
+    """``raster`` resampled onto ``grid`` (float64, NaN = no data)."""
+    out = np.full(grid.shape, np.nan)
+    with gdal_env():
+        reproject(
+            raster.data, out,
+            src_transform=raster.grid.transform, src_crs=raster.grid.crs, src_nodata=np.nan,
+            dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
+            resampling=resampling,
+        )  # fmt: skip
+    return out
+
+
+# -- steps --------------------------------------------------------------------------------------
+def _climate_path(climate: Mapping[str, PathLike], name: str, needed: Sequence[str]) -> PathLike:
+    path = climate.get(name) or climate.get(canonical_name(name))
+    if path is None:
+        raise MissingVariableError(
+            f"no climate grid for {name}; the model needs {', '.join(needed)}; pass --climate "
+            f"FOLDER holding {name}.tif or --climate-var {name}=PATH"
+        )
+    return path
+
+
+def _dem_means(plan: ChipPlan, path: PathLike, footprints: np.ndarray) -> dict[str, np.ndarray]:
+    with open_raster(path, what="DEM") as ds:
+        dem, grid, resampling = _read_for(ds, plan, what="DEM")
+    slope = Raster(slope_degrees(dem.data, dem.grid.transform, dem.grid.crs), dem.grid)
+    return {
+        ELEVATION: footprint_means(warp(dem, grid, resampling=resampling), grid, footprints),
+        SLOPE: footprint_means(warp(slope, grid, resampling=resampling), grid, footprints),
+    }
+
+
+def _source_means(plan: ChipPlan, path: PathLike, what: str, footprints: np.ndarray) -> np.ndarray:
+    with open_raster(path, what=what) as ds:
+        source, grid, resampling = _read_for(ds, plan, what=what)
+    return footprint_means(warp(source, grid, resampling=resampling), grid, footprints)
+
+
+def _read_for(
+    ds: rasterio.io.DatasetReader, plan: ChipPlan, *, what: str
+) -> tuple[Raster, Grid, Resampling]:
+    """Read the source around the scene; choose its ancillary grid and resampling."""
+    scene = plan.scene
+    inside = check_covers(ds, scene.bounds, scene.crs, what=what)
+    window = window_around(ds, inside, margin=MARGIN_PIXELS)
+    src_res = _res_in(ds, window, scene.crs)
+    k = ancillary_factor(min(src_res), plan)
+    grid = scene.scaled(k)
+    steps = [max(1, math.floor(k * s / r)) for s, r in zip(scene.res, src_res, strict=True)]
+    out_shape = (math.ceil(window.height / steps[1]), math.ceil(window.width / steps[0]))
+    data, transform = read_float(ds, window, out_shape=out_shape, what=what)
+    coarser = max(r * n for r, n in zip(src_res, steps, strict=True)) > k * min(scene.res)
+    resampling = Resampling.bilinear if coarser else Resampling.average
+    log.info(
+        "%s %s: read %dx%d px (decimated %dx%d) -> ancillary grid %dx%d, pixel %g (k=%d), %s",
+        what, ds.name, out_shape[1], out_shape[0], steps[0], steps[1],
+        grid.width, grid.height, k * min(scene.res), k, resampling.name,
+    )  # fmt: skip
+    return Raster(data, Grid(ds.crs, transform, out_shape)), grid, resampling
+
+
+def _res_in(ds: rasterio.io.DatasetReader, window: Window, crs: CRS) -> tuple[float, float]:
+    """Approximate source pixel size ``(x, y)`` over ``window``, in ``crs`` units."""
+    left, bottom, right, top = transform_bounds(ds.crs, crs, *ds.window_bounds(window))
+    return (right - left) / window.width, (top - bottom) / window.height
+
+
+# -- numerics -----------------------------------------------------------------------------------
+def _diff(z: np.ndarray, axis: int) -> np.ndarray:
+    """Per-pixel derivative along ``axis``; zero when the axis has a single pixel."""
+    return np.gradient(z, axis=axis) if z.shape[axis] > 1 else np.zeros_like(z)
+
+
+def _ellipsoid(crs: CRS) -> tuple[float, float]:
+    """Semi-major axis and squared eccentricity of the CRS's ellipsoid (WGS84 if unknown)."""
+    ellipsoid = pyproj.CRS.from_user_input(crs.to_wkt()).ellipsoid
+    a, b = (ellipsoid.semi_major_metre, ellipsoid.semi_minor_metre) if ellipsoid else _WGS84
+    return a, 1.0 - (b / a) ** 2
+
+
+def _pixel_metres(transform: Affine, crs: CRS, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel width and height in metres for each row, shape ``(rows,)`` each."""
+    if crs.is_geographic:
+        lat = np.radians(transform.f + (np.arange(rows) + 0.5) * transform.e)
+        a, e2 = _ellipsoid(crs)
+        w = 1.0 - e2 * np.sin(lat) ** 2
+        n, m = a / np.sqrt(w), a * (1.0 - e2) / w**1.5
+        return n * np.cos(lat) * np.radians(abs(transform.a)), m * np.radians(abs(transform.e))
+    try:
+        unit = float(crs.linear_units_factor[1])
+    except CRSError:  # a CRS without a linear unit: take the coordinates as metres
+        unit = 1.0
+    return np.full(rows, abs(transform.a) * unit), np.full(rows, abs(transform.e) * unit)
+
+
+def _pixel_rects(grid: Grid, footprints: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Fractional pixel rectangles ``(r0, c0, r1, c1)`` of bounds, clipped to the grid."""
+    inv = ~grid.transform
+    ca, ra = inv @ (footprints[..., 0], footprints[..., 3])
+    cb, rb = inv @ (footprints[..., 2], footprints[..., 1])
+    h, w = grid.shape
+    return (
+        np.clip(np.minimum(ra, rb), 0, h), np.clip(np.minimum(ca, cb), 0, w),
+        np.clip(np.maximum(ra, rb), 0, h), np.clip(np.maximum(ca, cb), 0, w),
+    )  # fmt: skip
+
+
+def _summed_area(a: np.ndarray) -> np.ndarray:
+    """Summed-area table with a zero first row and column: ``S[i, j] = a[:i, :j].sum()``."""
+    table = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
+    np.cumsum(np.cumsum(a, axis=0), axis=1, out=table[1:, 1:])
+    return table
+
+
+def _integral(table: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Integral over ``[0, r] x [0, c]``: bilinear interpolation of the summed-area table."""
+    i = np.clip(np.floor(r).astype(np.intp), 0, table.shape[0] - 2)
+    j = np.clip(np.floor(c).astype(np.intp), 0, table.shape[1] - 2)
+    fr, fc = r - i, c - j
+    top = table[i, j] * (1 - fc) + table[i, j + 1] * fc
+    bottom = table[i + 1, j] * (1 - fc) + table[i + 1, j + 1] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def _rect_sums(table: np.ndarray, r0: np.ndarray, c0: np.ndarray, r1: np.ndarray,
+               c1: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Integral of the tabled raster over each rectangle ``[r0, r1] x [c0, c1]``."""
+    return (
+        _integral(table, r1, c1) - _integral(table, r0, c1)
+        - _integral(table, r1, c0) + _integral(table, r0, c0)
+    )  # fmt: skip
+
+
+__all__ = [
+    "DEM_VARIABLES",
+    "ELEVATION",
+    "MAX_GRID_SIDE",
+    "SLOPE",
+    "Raster",
+    "ancillary_factor",
+    "compute_ancillary",
+    "footprint_means",
+    "slope_degrees",
+    "warp",
+]

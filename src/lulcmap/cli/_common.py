@@ -1,0 +1,60 @@
+"""What every command shares: one-line errors with exit code 2, logging, a progress bar."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lulcmap.errors import LulcmapError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+err_console = Console(stderr=True)
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a :class:`LulcmapError` into one line on stderr and exit code 2, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except LulcmapError as exc:
+            msg = str(exc).replace("\n", " ")
+            print(f"lulcmap: error: {msg}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            print("lulcmap: interrupted; no partial output was kept", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def setup_logging(quiet: bool, verbose: bool = False) -> None:
+    level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=level, format="lulcmap: %(levelname)s: %(message)s", force=True)
+
+
+@contextmanager
+def progress_bar(quiet: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A cells progress bar on stderr; ``None`` (no bar) with ``--quiet`` or no terminal."""
+    if quiet:
+        yield None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

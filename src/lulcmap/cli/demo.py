@@ -1,0 +1,22 @@
+"""``lulcmap demo``: the embedded demo (pipelines/demo.yaml) on a synthetic area with known truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from lulcmap.cli._common import setup_logging, user_errors
+
+
+@user_errors
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="Output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Generate a synthetic area with known truth, map it, and print the MAE per level."""
+    from lulcmap.demo import run_demo
+
+    setup_logging(quiet)
+    run_demo(out, overwrite=overwrite, quiet=quiet)

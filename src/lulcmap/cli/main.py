@@ -1,0 +1,38 @@
+"""The ``lulcmap`` command: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from lulcmap import __version__
+from lulcmap.cli import demo, models, predict
+
+app = typer.Typer(
+    name="lulcmap",
+    help="Land-use/land-cover abundance maps (N1/N2) from Sentinel-2 scenes, a DEM and climate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("predict")(predict.predict)
+app.command("run")(predict.run)
+app.command("demo")(demo.demo)
+app.command("models")(models.models)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lulcmap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Land-use/land-cover abundance maps (N1/N2) from Sentinel-2 scenes."""
+
+
+if __name__ == "__main__":
+    app()
