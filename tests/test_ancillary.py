@@ -119,18 +119,18 @@ def test_fine_dem_is_read_decimated(tmp_path: Path, caplog: pytest.LogCaptureFix
     small = ChipPlan(Grid(UTM30, SCENE.transform, (300, 300)), chip_size=224, stride=224)
     transform = Affine(2.0, 0.0, LEFT - 100.0, 0.0, -2.0, TOP + 100.0)  # 2 m, 100 m margin
     z = plane(*centres_of(transform, (1600, 1600)))
-    z[:, :800] = -9999.0  # west of LEFT + 1500 m: no data
+    z[:, :820] = -9999.0  # west of LEFT + 1540 m (22 ancillary pixels of 70 m): no data
     dem = write_raster(tmp_path / "dem.tif", z.astype(np.float32), transform, UTM30, nodata=-9999.0)
     with caplog.at_level("INFO", logger="lulcmap.ancillary"):
         out = compute_ancillary(small, variables=["elevation", "slope"], dem=dem, climate={})
-    assert "decimated 5x5" in caplog.text  # read at the 10 m ancillary pixel, not at 2 m
+    assert "decimated 35x35" in caplog.text  # read at the 70 m ancillary pixel, not at 2 m
     _, n = chip_centres(small)
-    # The valid part of each chip is x >= LEFT + 1500: its mean is the plane at its centre. A
-    # decimated pixel that straddles the no-data edge counts as valid, which moves the edge by
-    # up to one 10 m pixel, the centre by 5 m: 0.4 m on this plane.
-    left = np.maximum(small.chip_bounds()[..., 0], LEFT + 1500.0)
+    # The valid part of each chip is x >= LEFT + 1540: its mean is the plane at its centre. A
+    # decimated pixel that straddles the no-data edge counts as valid, which moves the edge by up
+    # to one 70 m pixel and the valid part's centre by up to 35 m: A * 35 = 2.8 m on this plane.
+    left = np.maximum(small.chip_bounds()[..., 0], LEFT + 1540.0)
     right = small.chip_bounds()[..., 2]
-    np.testing.assert_allclose(out["elevation"], plane((left + right) / 2, n), atol=0.5)
+    np.testing.assert_allclose(out["elevation"], plane((left + right) / 2, n), atol=A * 35 + 0.1)
     np.testing.assert_allclose(out["slope"], math.degrees(math.atan(math.hypot(A, B))), atol=0.05)
 
 
@@ -168,8 +168,8 @@ def test_slope_of_feet_crs_uses_the_linear_unit() -> None:
 
 
 def test_ancillary_factor_rule() -> None:
-    assert ancillary_factor(30.0, PLAN) == 1  # never finer than the scene
-    assert ancillary_factor(90.0, PLAN) == 4  # about half the source pixel
+    assert ancillary_factor(10.0, PLAN) == 7  # no finer than chip / 32: bounded memory
+    assert ancillary_factor(300.0, PLAN) == 15  # about half the source pixel
     assert ancillary_factor(20_000.0, PLAN) == 28  # at least 8 pixels across a chip
     big = ChipPlan(Grid(UTM30, SCENE.transform, (10_980, 30_000)))
     assert ancillary_factor(10.0, big) == 8  # at most 4000 pixels a side

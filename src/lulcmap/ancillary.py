@@ -97,12 +97,14 @@ def ancillary_factor(source_res: float, plan: ChipPlan) -> int:
     """The ``k`` of the ancillary grid (pixel = ``k`` scene pixels) for a source.
 
     ``k = floor(source_res / (2 * scene_res))``: pixels about half the source's or finer, so
-    bilinear warping resolves the source; at least 1 (never finer than the scene), at most
-    ``chip_size // 8`` (at least 8 pixels across a chip), then raised as needed so the grid has
-    at most ``MAX_GRID_SIDE`` pixels a side. ``source_res`` is in scene CRS units.
+    bilinear warping resolves the source; at least ``chip_size // 32`` (32 samples across a
+    chip are plenty for a footprint mean, and memory stays small: a 10980 px tile gives a
+    1569 px grid), at most ``chip_size // 8`` (at least 8 pixels across a chip), then raised as
+    needed so the grid has at most ``MAX_GRID_SIDE`` pixels a side. ``source_res`` is in scene
+    CRS units.
     """
     k = math.floor(source_res / (2 * min(plan.scene.res)))
-    k = min(max(k, 1), max(plan.chip_size // 8, 1))
+    k = min(max(k, plan.chip_size // 32, 1), max(plan.chip_size // 8, 1))
     return max(k, math.ceil(max(plan.scene.shape) / MAX_GRID_SIDE))
 
 

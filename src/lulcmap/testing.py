@@ -190,6 +190,8 @@ def synthetic_world(shape: tuple[int, int] = (2240, 2240), *, seed: int, pixel_s
     steep ridges; towns sit near the valley floor along a road. A 2240 x 2240 world (22.4 km at
     10 m) holds every class of the SIPNA legend.
     """
+    if min(shape) < 2:
+        raise ValueError(f"a synthetic world needs at least 2 x 2 pixels, got shape {shape}")
     grid = make_grid(shape, pixel_size=pixel_size, crs=crs, origin=origin)
     gen = _Generator(grid, seed)
     terrain = gen.terrain()
@@ -405,7 +407,9 @@ class _Generator:
         rng = self.rng(40)
         e, s, t = ter.dem, ter.slope, np.clip(ter.t, 0, 1)
         prec = clim["precipitation"]
-        nz = [self.field(41 + i, largest=3000, smallest=150, beta=1.8) for i in range(4)]
+        fine = self.field(40, largest=400, smallest=40, beta=1.5)  # ragged patch edges
+        nz = [self.field(41 + i, largest=3000, smallest=150, beta=1.8)
+              + 0.3 * np.roll(fine, (97 * i, 61 * i), axis=(0, 1)) for i in range(4)]
         # wildlands: organic patches that follow terrain and climate
         wild = np.stack([
             0.55 - s / 25 - np.abs(e - 500) / 900 + 0.55 * nz[0],  # grasslands (dehesa)
@@ -574,9 +578,9 @@ class _Generator:
             elif k == FOREST:  # dark pine and oak canopy with crown texture
                 canopy = mix(col(0.032, 0.046, 0.03), col(0.05, 0.06, 0.04),
                              np.clip(0.5 + 0.4 * vg, 0, 1))
-                px = np.where(r < 0.03, mix(canopy, sl, 0.5), canopy * (1 + 0.12 * g))
+                px = np.where(r < 0.03, mix(canopy, sl, 0.3), canopy * (1 + 0.12 * g))
             elif k == BARELAND:  # limestone, marl and scree, sparse shrubs
-                rock = mix(sl, col(0.215, 0.205, 0.19), np.clip(0.5 + 0.3 * vg, 0, 1))
+                rock = mix(sl, col(0.205, 0.195, 0.18), np.clip(0.45 + 0.3 * vg, 0, 1))
                 px = np.where(r < 0.06, rock * 0.7, rock * (1 + 0.05 * g))
             elif k == WETLAND:  # open water in the channel and marsh pools; riparian trees, reeds
                 water = (ter.river.ravel()[i] < ter.channel.ravel()[i]) | (vg > 0.9)

@@ -1,0 +1,116 @@
+"""``predict`` end to end: an oracle model makes the written maps equal a known truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from rio_cogeo.cogeo import cog_validate
+
+from lulcmap.chips import ChipPlan
+from lulcmap.io.writers import percent_largest_remainder, write_outputs
+from lulcmap.legend import load_legend
+from lulcmap.pipeline import predict
+from lulcmap.testing import OracleModel, class_code_scene, make_grid, write_raster
+
+LEGEND = load_legend()
+
+
+def oracle_scene(tmp_path: Path, shape: tuple[int, int]) -> tuple[Path, np.ndarray]:
+    rng = np.random.default_rng(3)
+    coarse = rng.integers(0, 10, (shape[0] // 20 + 1, shape[1] // 20 + 1))
+    classes = np.kron(coarse, np.ones((20, 20), np.int64))[: shape[0], : shape[1]].astype(np.uint8)
+    grid = make_grid(shape)
+    path = write_raster(tmp_path / "codes.tif", class_code_scene(classes), crs=grid.crs,
+                        transform=grid.transform, nodata=0)
+    return path, classes
+
+
+def expected_fractions(classes: np.ndarray, plan: ChipPlan) -> np.ndarray:
+    rows, cols = plan.shape
+    out = np.zeros((10, rows, cols))
+    for r in range(rows):
+        for c in range(cols):
+            r0, c0, h, w = plan.chip_window(r, c)
+            out[:, r, c] = np.bincount(classes[r0:r0 + h, c0:c0 + w].ravel(), minlength=10) / (h * w)
+    return out
+
+
+@pytest.mark.parametrize("stride", [224, 112, 75])
+def test_oracle_maps_equal_truth(tmp_path: Path, stride: int) -> None:
+    scene, classes = oracle_scene(tmp_path, (500, 610))
+    ds = predict(scene, model=OracleModel(), stride=stride, device="cpu")
+    plan = ChipPlan(make_grid(classes.shape), stride=stride)
+    truth = expected_fractions(classes, plan)
+    assert ds.sizes == {"class_n1": 4, "class_n2": 10, "y": plan.shape[0], "x": plan.shape[1]}
+    np.testing.assert_allclose(ds["N2"].values, truth, atol=1e-6)
+    np.testing.assert_allclose(ds["N1"].values, LEGEND.aggregate(truth), atol=1e-6)
+    assert ds.rio.crs == plan.scene.crs and ds.rio.transform() == plan.cell_grid.transform
+
+    paths = write_outputs(ds, tmp_path / "out", "codes", legend=LEGEND, run_record={})
+    n2_percent = percent_largest_remainder(truth)
+    for level, expected in (("N2", n2_percent), ("N1", LEGEND.aggregate(n2_percent))):
+        assert cog_validate(str(paths[level]))[0]
+        with rasterio.open(paths[level]) as cog:
+            np.testing.assert_array_equal(cog.read(), expected)
+            assert cog.transform == plan.cell_grid.transform
+            assert list(cog.descriptions) == LEGEND.names(level)
+            assert set(cog.scales) == {0.01}
+    zarr = xr.open_zarr(paths["zarr"])
+    np.testing.assert_allclose(zarr["N2"].values, truth, atol=1e-6)
+    assert zarr.rio.crs == plan.scene.crs
+
+
+def test_nodata_area_becomes_nodata_cells(tmp_path: Path) -> None:
+    scene, classes = oracle_scene(tmp_path, (448, 448))
+    with rasterio.open(scene, "r+") as ds:
+        data = ds.read()
+        data[:, 224:, :] = 0  # the bottom half is outside the swath
+        ds.write(data)
+    ds = predict(scene, model=OracleModel(), device="cpu")
+    assert np.isfinite(ds["N2"].values[:, 0]).all() and np.isnan(ds["N2"].values[:, 1]).all()
+    np.testing.assert_allclose(ds["valid_fraction"].values, [[1, 1], [0, 0]])
+
+
+def test_demo_model_on_a_synthetic_world(small_world: dict[str, Path]) -> None:
+    """The shipped demo model, real DEM/climate co-registration, sensible fractions."""
+    ds = predict(small_world["scene"], dem=small_world["dem"], climate=small_world["climate"],
+                 device="cpu")
+    n2 = ds["N2"].values
+    assert np.isfinite(n2).all() and (n2 >= 0).all()
+    np.testing.assert_allclose(n2.sum(axis=0), 1, atol=1e-5)
+    assert 0 < float(ds["elevation"].min()) and 0 <= float(ds["slope"].min()) < 45
+    assert ds.attrs["model_id"] == "demo-synthetic"
+
+
+@pytest.mark.realdata
+def test_real_patagonia_subset_end_to_end(data_dir: Path, tmp_path: Path) -> None:
+    """A real Sentinel-2 subset (uint16, B02 B03 B04 B08, 300 x 200 px, smaller than one chip).
+
+    The demo model needs no particular place; the DEM and climate are constant stand-ins on the
+    scene's grid, since none cover Patagonia here.
+    """
+    scene = data_dir / "s2-patagonia" / "s2_patagonia_b02_b03_b04_b08.tif"
+    with rasterio.open(scene) as src:
+        crs, t = src.crs, src.transform
+    from affine import Affine
+
+    coarse = Affine(t.a * 10, 0, t.c - 100, 0, t.e * 10, t.f + 100)
+    dem = write_raster(tmp_path / "dem.tif", np.full((25, 35), 300, np.float32), crs=crs,
+                       transform=coarse)
+    clim = {name: write_raster(tmp_path / f"{name}.tif", np.full((25, 35), v, np.float32), crs=crs,
+                               transform=coarse)
+            for name, v in [("evapotranspiration", 700), ("precipitation", 400), ("temp_ave", 8),
+                            ("temp_max", 14), ("temp_min", 2)]}
+    ds = predict(scene, dem=dem, climate_vars=clim, rgb_bands="B04,B03,B02", offset=-0.1,
+                 device="cpu")
+    assert ds.sizes["y"] == 1 and ds.sizes["x"] == 2  # ceil(200/224) x ceil(300/224)
+    n2 = ds["N2"].values
+    assert np.isfinite(n2).all()
+    np.testing.assert_allclose(n2.sum(axis=0), 1, atol=1e-5)
+    assert ds["valid_fraction"].values.min() > 0.99
+    paths = write_outputs(ds, tmp_path / "out", "patagonia", legend=LEGEND, run_record={})
+    assert cog_validate(str(paths["N2"]))[0]
