@@ -60,13 +60,27 @@ def build_inputs(size: int = TILE) -> dict[str, Path]:
     (out / "climate").mkdir(parents=True, exist_ok=True)
     world = synthetic_world((BLOCK, BLOCK), seed=1)
     t = world.grid.transform
-    profile = {"driver": "GTiff", "dtype": "uint8", "count": 3, "width": size, "height": size,
-               "crs": world.grid.crs, "transform": t, "tiled": True, "blockxsize": 512,
-               "blockysize": 512, "compress": "deflate", "nodata": 0, "BIGTIFF": "IF_SAFER"}
+    profile = {
+        "driver": "GTiff",
+        "dtype": "uint8",
+        "count": 3,
+        "width": size,
+        "height": size,
+        "crs": world.grid.crs,
+        "transform": t,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "nodata": 0,
+        "BIGTIFF": "IF_SAFER",
+    }
     with rasterio.open(paths["scene"], "w", **profile) as dst:
         for i in range(size // BLOCK):
             for j in range(size // BLOCK):
-                dst.write(_mirror(world.rgb, i, j), window=Window(j * BLOCK, i * BLOCK, BLOCK, BLOCK))
+                dst.write(
+                    _mirror(world.rgb, i, j), window=Window(j * BLOCK, i * BLOCK, BLOCK, BLOCK)
+                )
     n = size // BLOCK
     for name, field, f in [("dem", world.dem, 3)] + [(k, v, 100) for k, v in world.climate.items()]:
         coarse = _tiled(_coarsen(field, f), n).astype(np.float32)
@@ -74,9 +88,18 @@ def build_inputs(size: int = TILE) -> dict[str, Path]:
         coarse = np.pad(coarse, pad, mode="edge")
         tr = Affine(t.a * f, 0, t.c - pad * t.a * f, 0, t.e * f, t.f - pad * t.e * f)
         path = paths["dem"] if name == "dem" else out / "climate" / f"{name}.tif"
-        with rasterio.open(path, "w", driver="GTiff", dtype="float32", count=1,
-                           width=coarse.shape[1], height=coarse.shape[0], crs=world.grid.crs,
-                           transform=tr, compress="deflate") as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            dtype="float32",
+            count=1,
+            width=coarse.shape[1],
+            height=coarse.shape[0],
+            crs=world.grid.crs,
+            transform=tr,
+            compress="deflate",
+        ) as dst:
             dst.write(coarse, 1)
     (out / "done").touch()
     return paths
@@ -96,19 +119,39 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def run_predict(paths: dict[str, Path], out: Path, device: str) -> dict[str, float]:
-    cmd = [sys.executable, "-c", _WRAPPER, "predict", str(paths["scene"]),
-           "--dem", str(paths["dem"]), "--climate", str(paths["climate"]), "--out", str(out),
-           "--overwrite", "--quiet", "--device", device]
+    cmd = [
+        sys.executable,
+        "-c",
+        _WRAPPER,
+        "predict",
+        str(paths["scene"]),
+        "--dem",
+        str(paths["dem"]),
+        "--climate",
+        str(paths["climate"]),
+        "--out",
+        str(out),
+        "--overwrite",
+        "--quiet",
+        "--device",
+        device,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     peak_kb = int(proc.stdout.strip().splitlines()[-1])
     record = json.loads((out / "scene.run.json").read_text())
     cells = record["counts"]["cells"]
-    return {"wall_s": wall, "cells": cells, "chips_per_s": cells / wall,
-            "km2_per_s": cells * 2.24**2 / wall, "peak_rss_mb": peak_kb / 1024,
-            "inference_s": record["timings_s"]["inference_s"],
-            "ancillary_s": record["timings_s"]["ancillary_s"], "device": record["device"]}
+    return {
+        "wall_s": wall,
+        "cells": cells,
+        "chips_per_s": cells / wall,
+        "km2_per_s": cells * 2.24**2 / wall,
+        "peak_rss_mb": peak_kb / 1024,
+        "inference_s": record["timings_s"]["inference_s"],
+        "ancillary_s": record["timings_s"]["ancillary_s"],
+        "device": record["device"],
+    }
 
 
 def main() -> None:
@@ -122,16 +165,25 @@ def main() -> None:
     rows = []
     if not args.skip_quarter:
         quarter = build_inputs(TILE // 2)
-        rows.append(("quarter tile 5490 x 5490", run_predict(quarter, CACHE / "out_q", args.device)))
+        rows.append(
+            ("quarter tile 5490 x 5490", run_predict(quarter, CACHE / "out_q", args.device))
+        )
     rows.append(("full tile 10980 x 10980", run_predict(full, CACHE / "out_full", args.device)))
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-          f"torch threads, torch {torch.__version__}")
-    print("| run | cells | wall s | chips/s | km²/s | peak RSS MB | inference s | ancillary s | device |")
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+        f"torch threads, torch {torch.__version__}"
+    )
+    print(
+        "| run | cells | wall s | chips/s | km²/s | peak RSS MB | inference s | ancillary s "
+        "| device |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['cells']} | {r['wall_s']:.1f} | {r['chips_per_s']:.1f} | "
-              f"{r['km2_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['inference_s']:.1f} | "
-              f"{r['ancillary_s']:.1f} | {r['device']} |")
+        print(
+            f"| {name} | {r['cells']} | {r['wall_s']:.1f} | {r['chips_per_s']:.1f} | "
+            f"{r['km2_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['inference_s']:.1f} | "
+            f"{r['ancillary_s']:.1f} | {r['device']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,13 @@ def make_grid(h: int, w: int, res: float = 10.0) -> Grid:
 
 
 plans = st.builds(
-    lambda h, w, size, frac: ChipPlan(make_grid(h, w), chip_size=size,
-                                      stride=max(1, math.ceil(size * frac))),
-    st.integers(1, 1500), st.integers(1, 1500), st.integers(8, 300), st.floats(0.01, 1.0),
+    lambda h, w, size, frac: ChipPlan(
+        make_grid(h, w), chip_size=size, stride=max(1, math.ceil(size * frac))
+    ),
+    st.integers(1, 1500),
+    st.integers(1, 1500),
+    st.integers(8, 300),
+    st.floats(0.01, 1.0),
 )
 
 
@@ -47,8 +51,10 @@ def test_windows_in_bounds(plan: ChipPlan) -> None:
 
 @given(plans)
 def test_every_pixel_in_some_chip(plan: ChipPlan) -> None:
-    for offsets, ext, length in ((plan.row_offsets, plan.chip_shape[0], plan.scene.height),
-                                 (plan.col_offsets, plan.chip_shape[1], plan.scene.width)):
+    for offsets, ext, length in (
+        (plan.row_offsets, plan.chip_shape[0], plan.scene.height),
+        (plan.col_offsets, plan.chip_shape[1], plan.scene.width),
+    ):
         covered = np.zeros(length + 1, np.int64)
         np.add.at(covered, offsets, 1)
         np.add.at(covered, offsets + ext, -1)

@@ -1,4 +1,4 @@
-"""The command line: the main job end to end, and bad input as one clear line, exit 2, no leftovers."""
+"""The command line: the main job end to end; bad input is one line, exit 2, no leftovers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 import yaml
 from rasterio.transform import from_origin
@@ -29,8 +28,17 @@ def invoke(*args: object) -> tuple[int, str]:
 
 
 def base_args(w: dict[str, Path], out: Path) -> list[object]:
-    return ["predict", w["scene"], "--dem", w["dem"], "--climate", w["climate"], "--out", out,
-            "--quiet"]
+    return [
+        "predict",
+        w["scene"],
+        "--dem",
+        w["dem"],
+        "--climate",
+        w["climate"],
+        "--out",
+        out,
+        "--quiet",
+    ]
 
 
 def assert_clean_failure(code: int, output: str, out: Path, *needles: str) -> None:
@@ -48,8 +56,13 @@ def test_predict_end_to_end(small_world: dict[str, Path], tmp_path: Path) -> Non
     code, output = invoke(*base_args(small_world, out))
     assert code == 0, output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["scene.run.json", "scene.zarr", "scene_N1.tif", "scene_N2.tif",
-                     "scene_chips.parquet"]
+    assert names == [
+        "scene.run.json",
+        "scene.zarr",
+        "scene_N1.tif",
+        "scene_N2.tif",
+        "scene_chips.parquet",
+    ]
     legend = load_legend()
     for level in ("N1", "N2"):
         path = out / f"scene_{level}.tif"
@@ -108,8 +121,17 @@ def test_dem_not_covering_scene(small_world: dict[str, Path], tmp_path: Path) ->
     with rasterio.open(small_world["scene"]) as src:
         crs, (left, top) = src.crs, (src.bounds.left, src.bounds.top)
     dem = tmp_path / "dem_small.tif"
-    with rasterio.open(dem, "w", driver="GTiff", width=50, height=50, count=1, dtype="float32",
-                       crs=crs, transform=from_origin(left, top, 30, 30)) as dst:
+    with rasterio.open(
+        dem,
+        "w",
+        driver="GTiff",
+        width=50,
+        height=50,
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=from_origin(left, top, 30, 30),
+    ) as dst:
         dst.write(np.full((1, 50, 50), 500, np.float32))
     out = tmp_path / "out"
     args = base_args(small_world, out)
@@ -117,8 +139,9 @@ def test_dem_not_covering_scene(small_world: dict[str, Path], tmp_path: Path) ->
     assert_clean_failure(*invoke(*args), out, "DEM", "cover")
 
 
-def test_missing_climate_variable_lists_what_was_found(small_world: dict[str, Path],
-                                                       tmp_path: Path) -> None:
+def test_missing_climate_variable_lists_what_was_found(
+    small_world: dict[str, Path], tmp_path: Path
+) -> None:
     clim = tmp_path / "clim"
     shutil.copytree(small_world["climate"], clim)
     (clim / "temp_min.tif").unlink()
@@ -153,14 +176,16 @@ def test_malformed_card(small_world: dict[str, Path], tmp_path: Path) -> None:
     data["colour_of_the_sky"] = "blue"
     card.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"
-    assert_clean_failure(*invoke(*base_args(small_world, out), "--model", card), out,
-                         "colour_of_the_sky")
+    assert_clean_failure(
+        *invoke(*base_args(small_world, out), "--model", card), out, "colour_of_the_sky"
+    )
 
 
 def test_unknown_model_name(small_world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert_clean_failure(*invoke(*base_args(small_world, out), "--model", "nonexistent"), out,
-                         "demo-synthetic")
+    assert_clean_failure(
+        *invoke(*base_args(small_world, out), "--model", "nonexistent"), out, "demo-synthetic"
+    )
 
 
 def test_run_config_rejects_unknown_keys(tmp_path: Path) -> None:
@@ -181,9 +206,20 @@ def test_models_json_lists_demo_model() -> None:
 
 def test_real_process_prints_one_line_and_exit_2(tmp_path: Path) -> None:
     """The installed entry point, as a user runs it: no traceback, exit code 2."""
-    proc = subprocess.run([sys.executable, "-m", "lulcmap.cli.main", "predict",
-                           str(tmp_path / "missing.tif"), "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lulcmap.cli.main",
+            "predict",
+            str(tmp_path / "missing.tif"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "missing.tif" in proc.stderr
     assert "Traceback" not in proc.stderr

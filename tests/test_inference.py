@@ -23,8 +23,8 @@ class ArraySource:
         self.rows_read = np.zeros(valid.shape[0], np.int64)
 
     def read_strip(self, row_off: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        self.rows_read[row_off:row_off + height] += 1
-        return self.rgb[:, row_off:row_off + height], self.valid[row_off:row_off + height]
+        self.rows_read[row_off : row_off + height] += 1
+        return self.rgb[:, row_off : row_off + height], self.valid[row_off : row_off + height]
 
 
 def patchy_classes(shape: tuple[int, int], n: int = 10, seed: int = 0) -> np.ndarray:
@@ -42,20 +42,28 @@ def brute_force(classes: np.ndarray, plan: ChipPlan, n: int) -> np.ndarray:
     for r in range(rows):
         for c in range(cols):
             r0, c0, h, w = plan.chip_window(r, c)
-            counts = np.bincount(classes[r0:r0 + h, c0:c0 + w].ravel(), minlength=n)
+            counts = np.bincount(classes[r0 : r0 + h, c0 : c0 + w].ravel(), minlength=n)
             out[:, r, c] = counts / counts.sum()
     return out
 
 
-@pytest.mark.parametrize(("chip", "stride", "batch"), [(64, 64, 7), (64, 32, 16), (64, 17, 64),
-                                                      (224, 224, 5), (224, 100, 64)])
+@pytest.mark.parametrize(
+    ("chip", "stride", "batch"),
+    [(64, 64, 7), (64, 32, 16), (64, 17, 64), (224, 224, 5), (224, 100, 64)],
+)
 def test_stitched_map_equals_oracle_truth(chip: int, stride: int, batch: int) -> None:
     classes = patchy_classes((470, 530))
     source = ArraySource(class_code_scene(classes), np.ones(classes.shape, bool))
     plan = ChipPlan(source.grid, chip_size=chip, stride=stride)
     anc = np.zeros((*plan.shape, 0))
-    result = run_inference(source, plan, anc, OracleModel(10), n_classes=10,
-                           options=EngineOptions(batch_size=batch, prefetch=2))
+    result = run_inference(
+        source,
+        plan,
+        anc,
+        OracleModel(10),
+        n_classes=10,
+        options=EngineOptions(batch_size=batch, prefetch=2),
+    )
     np.testing.assert_allclose(result.fractions, brute_force(classes, plan, 10), atol=1e-6)
     assert result.n_predicted == plan.n_cells
     # the rolling buffer decodes every scene row exactly once, whatever the stride
@@ -69,8 +77,14 @@ def test_low_valid_chips_become_nodata() -> None:
     valid[224:, 224:][:, :100] = False  # the bottom-right chip is 100/224 = 45 % invalid
     source = ArraySource(class_code_scene(classes), valid)
     plan = ChipPlan(source.grid)
-    result = run_inference(source, plan, np.zeros((2, 2, 0)), OracleModel(10), n_classes=10,
-                           options=EngineOptions(min_valid_fraction=0.6))
+    result = run_inference(
+        source,
+        plan,
+        np.zeros((2, 2, 0)),
+        OracleModel(10),
+        n_classes=10,
+        options=EngineOptions(min_valid_fraction=0.6),
+    )
     np.testing.assert_allclose(result.valid_fraction, [[0, 1], [1, 124 / 224]], atol=1e-6)
     assert np.isnan(result.fractions[:, 0, 0]).all() and np.isnan(result.fractions[:, 1, 1]).all()
     assert np.isfinite(result.fractions[:, [0, 1], [1, 0]]).all()
@@ -113,5 +127,6 @@ def test_reader_errors_reach_the_caller() -> None:
     classes = patchy_classes((700, 300))
     source = Broken(class_code_scene(classes), np.ones(classes.shape, bool))
     with pytest.raises(OSError, match="disk on fire"):
-        run_inference(source, ChipPlan(source.grid), np.zeros((4, 2, 0)), OracleModel(10),
-                      n_classes=10)
+        run_inference(
+            source, ChipPlan(source.grid), np.zeros((4, 2, 0)), OracleModel(10), n_classes=10
+        )

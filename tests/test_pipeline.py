@@ -24,8 +24,13 @@ def oracle_scene(tmp_path: Path, shape: tuple[int, int]) -> tuple[Path, np.ndarr
     coarse = rng.integers(0, 10, (shape[0] // 20 + 1, shape[1] // 20 + 1))
     classes = np.kron(coarse, np.ones((20, 20), np.int64))[: shape[0], : shape[1]].astype(np.uint8)
     grid = make_grid(shape)
-    path = write_raster(tmp_path / "codes.tif", class_code_scene(classes), crs=grid.crs,
-                        transform=grid.transform, nodata=0)
+    path = write_raster(
+        tmp_path / "codes.tif",
+        class_code_scene(classes),
+        crs=grid.crs,
+        transform=grid.transform,
+        nodata=0,
+    )
     return path, classes
 
 
@@ -35,7 +40,9 @@ def expected_fractions(classes: np.ndarray, plan: ChipPlan) -> np.ndarray:
     for r in range(rows):
         for c in range(cols):
             r0, c0, h, w = plan.chip_window(r, c)
-            out[:, r, c] = np.bincount(classes[r0:r0 + h, c0:c0 + w].ravel(), minlength=10) / (h * w)
+            out[:, r, c] = np.bincount(classes[r0 : r0 + h, c0 : c0 + w].ravel(), minlength=10) / (
+                h * w
+            )
     return out
 
 
@@ -65,7 +72,7 @@ def test_oracle_maps_equal_truth(tmp_path: Path, stride: int) -> None:
 
 
 def test_nodata_area_becomes_nodata_cells(tmp_path: Path) -> None:
-    scene, classes = oracle_scene(tmp_path, (448, 448))
+    scene, _classes = oracle_scene(tmp_path, (448, 448))
     with rasterio.open(scene, "r+") as ds:
         data = ds.read()
         data[:, 224:, :] = 0  # the bottom half is outside the swath
@@ -77,12 +84,13 @@ def test_nodata_area_becomes_nodata_cells(tmp_path: Path) -> None:
 
 def test_demo_model_on_a_synthetic_world(small_world: dict[str, Path]) -> None:
     """The shipped demo model, real DEM/climate co-registration, sensible fractions."""
-    ds = predict(small_world["scene"], dem=small_world["dem"], climate=small_world["climate"],
-                 device="cpu")
+    ds = predict(
+        small_world["scene"], dem=small_world["dem"], climate=small_world["climate"], device="cpu"
+    )
     n2 = ds["N2"].values
     assert np.isfinite(n2).all() and (n2 >= 0).all()
     np.testing.assert_allclose(n2.sum(axis=0), 1, atol=1e-5)
-    assert 0 < float(ds["elevation"].min()) and 0 <= float(ds["slope"].min()) < 45
+    assert float(ds["elevation"].min()) > 0 and 0 <= float(ds["slope"].min()) < 45
     assert ds.attrs["model_id"] == "demo-synthetic"
 
 
@@ -99,14 +107,24 @@ def test_real_patagonia_subset_end_to_end(data_dir: Path, tmp_path: Path) -> Non
     from affine import Affine
 
     coarse = Affine(t.a * 10, 0, t.c - 100, 0, t.e * 10, t.f + 100)
-    dem = write_raster(tmp_path / "dem.tif", np.full((25, 35), 300, np.float32), crs=crs,
-                       transform=coarse)
-    clim = {name: write_raster(tmp_path / f"{name}.tif", np.full((25, 35), v, np.float32), crs=crs,
-                               transform=coarse)
-            for name, v in [("evapotranspiration", 700), ("precipitation", 400), ("temp_ave", 8),
-                            ("temp_max", 14), ("temp_min", 2)]}
-    ds = predict(scene, dem=dem, climate_vars=clim, rgb_bands="B04,B03,B02", offset=-0.1,
-                 device="cpu")
+    dem = write_raster(
+        tmp_path / "dem.tif", np.full((25, 35), 300, np.float32), crs=crs, transform=coarse
+    )
+    clim = {
+        name: write_raster(
+            tmp_path / f"{name}.tif", np.full((25, 35), v, np.float32), crs=crs, transform=coarse
+        )
+        for name, v in [
+            ("evapotranspiration", 700),
+            ("precipitation", 400),
+            ("temp_ave", 8),
+            ("temp_max", 14),
+            ("temp_min", 2),
+        ]
+    }
+    ds = predict(
+        scene, dem=dem, climate_vars=clim, rgb_bands="B04,B03,B02", offset=-0.1, device="cpu"
+    )
     assert ds.sizes["y"] == 1 and ds.sizes["x"] == 2  # ceil(200/224) x ceil(300/224)
     n2 = ds["N2"].values
     assert np.isfinite(n2).all()

@@ -40,7 +40,9 @@ def brute_force(world: World, plan: ChipPlan) -> np.ndarray:
     for r in range(rows):
         for c in range(cols):
             r0, c0, h, w = plan.chip_window(r, c)
-            counts = np.bincount(world.classes[r0:r0 + h, c0:c0 + w].ravel(), minlength=N_CLASSES)
+            counts = np.bincount(
+                world.classes[r0 : r0 + h, c0 : c0 + w].ravel(), minlength=N_CLASSES
+            )
             out[:, r, c] = counts / counts.sum()
     return out
 
@@ -64,8 +66,9 @@ def test_world_arrays_have_the_documented_shapes_and_types(small: World) -> None
 
 
 @pytest.mark.parametrize(("chip", "stride"), [(64, 64), (64, 23), (224, 100), (500, 300)])
-def test_fractions_sum_to_one_and_match_a_brute_force_count(small: World, chip: int,
-                                                            stride: int) -> None:
+def test_fractions_sum_to_one_and_match_a_brute_force_count(
+    small: World, chip: int, stride: int
+) -> None:
     plan = ChipPlan(small.grid, chip_size=chip, stride=stride)
     frac = small.fractions(plan)
     assert frac.shape == (N_CLASSES, *plan.shape)
@@ -80,9 +83,13 @@ def test_chip_ancillary_is_the_mean_over_each_chip(small: World) -> None:
     anc = small.chip_ancillary(plan)
     assert list(anc) == ["elevation", "slope", *CLIMATE_NAMES]
     r0, c0, h, w = plan.chip_window(2, 3)
-    assert anc["elevation"][2, 3] == pytest.approx(small.dem[r0:r0 + h, c0:c0 + w].mean(), rel=1e-5)
-    assert anc["slope"][2, 3] == pytest.approx(small.slope[r0:r0 + h, c0:c0 + w].mean(), rel=1e-5)
-    prec = small.climate["precipitation"][r0:r0 + h, c0:c0 + w].mean()
+    assert anc["elevation"][2, 3] == pytest.approx(
+        small.dem[r0 : r0 + h, c0 : c0 + w].mean(), rel=1e-5
+    )
+    assert anc["slope"][2, 3] == pytest.approx(
+        small.slope[r0 : r0 + h, c0 : c0 + w].mean(), rel=1e-5
+    )
+    prec = small.climate["precipitation"][r0 : r0 + h, c0 : c0 + w].mean()
     assert anc["precipitation"][2, 3] == pytest.approx(prec, rel=1e-5)
 
 
@@ -109,9 +116,14 @@ def test_full_world_holds_every_class_and_plausible_values(full: World) -> None:
 def test_oracle_reproduces_the_exact_fractions(small: World, chip: int, stride: int) -> None:
     plan = ChipPlan(small.grid, chip_size=chip, stride=stride)
     scene = torch.from_numpy(class_code_scene(small.classes))
-    chips = torch.stack([scene[:, r:r + h, c:c + w]
-                         for r, c, h, w in (plan.chip_window(i, j) for i in range(plan.shape[0])
-                                            for j in range(plan.shape[1]))])
+    chips = torch.stack(
+        [
+            scene[:, r : r + h, c : c + w]
+            for r, c, h, w in (
+                plan.chip_window(i, j) for i in range(plan.shape[0]) for j in range(plan.shape[1])
+            )
+        ]
+    )
     oracle = OracleModel(N_CLASSES)
     out = oracle(chips, torch.zeros(len(chips), 0)).numpy()
     expected = small.fractions(plan).reshape(N_CLASSES, -1).T
@@ -133,8 +145,9 @@ def test_oracle_ignores_nodata_pixels() -> None:
         OracleModel(2)(scene, torch.zeros(1, 0))
 
 
-def test_write_world_outputs_open_with_the_right_crs_and_cover_the_scene(small: World,
-                                                                          tmp_path: Path) -> None:
+def test_write_world_outputs_open_with_the_right_crs_and_cover_the_scene(
+    small: World, tmp_path: Path
+) -> None:
     paths = write_world(small, tmp_path, dem_crs="EPSG:4326", reference=True)
     left, bottom, right, top = small.grid.bounds
     with rasterio.open(paths["scene"]) as ds:
@@ -166,9 +179,15 @@ def test_write_world_outputs_open_with_the_right_crs_and_cover_the_scene(small: 
 
 def test_write_raster_accepts_2d_arrays_and_casts(tmp_path: Path) -> None:
     grid = make_grid((20, 30), pixel_size=5.0)
-    path = write_raster(tmp_path / "a.tif", np.arange(600).reshape(20, 30), crs=grid.crs,
-                        transform=grid.transform, dtype="float32", nodata=-1,
-                        descriptions=["ramp"])
+    path = write_raster(
+        tmp_path / "a.tif",
+        np.arange(600).reshape(20, 30),
+        crs=grid.crs,
+        transform=grid.transform,
+        dtype="float32",
+        nodata=-1,
+        descriptions=["ramp"],
+    )
     with rasterio.open(path) as ds:
         assert ds.count == 1 and ds.dtypes == ("float32",) and ds.descriptions == ("ramp",)
         assert ds.read(1)[1, 0] == 30 and ds.res == (5.0, 5.0)

@@ -58,7 +58,10 @@ class ChipPlan:
     @property
     def shape(self) -> tuple[int, int]:
         """Output grid shape ``(rows, cols)`` = ``(ceil(H / stride), ceil(W / stride))``."""
-        return (math.ceil(self.scene.height / self.stride), math.ceil(self.scene.width / self.stride))
+        return (
+            math.ceil(self.scene.height / self.stride),
+            math.ceil(self.scene.width / self.stride),
+        )
 
     @property
     def n_cells(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -79,7 +80,7 @@ def _resolve(value: str, base: Path, out: str) -> str:
     return str(path if path.is_absolute() else base / path)
 
 
-_PATH_KEYS = ("scene", "out", "dem", "climate", "mask")
+_PATH_KEYS = ("scene", "dem", "climate", "mask")
 
 
 def load_run_config(path: Path, *, out: Path | None = None) -> RunConfig:
@@ -93,19 +94,20 @@ def load_run_config(path: Path, *, out: Path | None = None) -> RunConfig:
     if not isinstance(data, dict) or not isinstance(data.get("predict"), dict):
         raise ConfigError(f"config {path} needs a `predict:` section; see pipelines/demo.yaml")
     pred = dict(data["predict"])
-    if out is not None:
-        pred["out"] = str(out)
-    out_str = str(pred.get("out", "."))
     base = path.resolve().parent
-    if not Path(out_str).is_absolute() and out is None:
-        out_str = str(base / out_str)
+    out_str = (
+        str(Path(out).resolve())
+        if out is not None
+        else _resolve(str(pred.get("out", ".")), base, "")
+    )
     pred["out"] = out_str
     for key in _PATH_KEYS:
         if isinstance(pred.get(key), str):
             pred[key] = _resolve(pred[key], base, out_str)
     if isinstance(pred.get("climate_vars"), dict):
-        pred["climate_vars"] = {k: _resolve(str(v), base, out_str)
-                                for k, v in pred["climate_vars"].items()}
+        pred["climate_vars"] = {
+            k: _resolve(str(v), base, out_str) for k, v in pred["climate_vars"].items()
+        }
     data["predict"] = pred
     return validate(RunConfig, data, source=str(path))
 
@@ -113,7 +115,7 @@ def load_run_config(path: Path, *, out: Path | None = None) -> RunConfig:
 C = TypeVar("C", bound=_Config)
 
 
-def validate(model: type[C], data: dict[str, object], *, source: str) -> C:
+def validate(model: type[C], data: Mapping[str, object], *, source: str) -> C:
     """Validate ``data`` as ``model``; the first problem becomes a one-line ConfigError."""
     try:
         return model.model_validate(data)
@@ -121,8 +123,10 @@ def validate(model: type[C], data: dict[str, object], *, source: str) -> C:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         hint = " (unknown key)" if first["type"] == "extra_forbidden" else ""
-        raise ConfigError(f"{source}: `{where}`{hint}: {first['msg']}; "
-                          "see pipelines/demo.yaml for the accepted keys") from None
+        raise ConfigError(
+            f"{source}: `{where}`{hint}: {first['msg']}; "
+            "see pipelines/demo.yaml for the accepted keys"
+        ) from None
 
 
 __all__ = ["DemoConfig", "PredictConfig", "RunConfig", "load_run_config", "scene_stem", "validate"]

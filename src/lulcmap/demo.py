@@ -40,8 +40,9 @@ def demo_config(out: Path) -> RunConfig:
     return load_run_config(shipped_dir("pipelines") / "demo.yaml", out=out)
 
 
-def generate_inputs(inputs: Path, demo: DemoConfig, *, legend: Legend, chip_size: int,
-                    stride: int) -> dict[str, Path]:
+def generate_inputs(
+    inputs: Path, demo: DemoConfig, *, legend: Legend, chip_size: int, stride: int
+) -> dict[str, Path]:
     """Write the synthetic scene, DEM, climate and truth maps into ``inputs`` (atomically)."""
     from lulcmap.testing import synthetic_world, write_world
 
@@ -56,8 +57,13 @@ def generate_inputs(inputs: Path, demo: DemoConfig, *, legend: Legend, chip_size
         levels["N1"] = legend.aggregate(levels["N2"], axis=0)
         for level, percent in levels.items():
             path = staging / f"truth_{level}.tif"
-            write_cog(percent, path, grid=plan.cell_grid, class_names=legend.names(level),
-                      tags={"level": level, "content": f"synthetic truth, seed {demo.seed}"})
+            write_cog(
+                percent,
+                path,
+                grid=plan.cell_grid,
+                class_names=legend.names(level),
+                tags={"level": level, "content": f"synthetic truth, seed {demo.seed}"},
+            )
             paths[f"truth_{level}"] = path
         if inputs.exists():
             shutil.rmtree(inputs)
@@ -93,11 +99,18 @@ def run_config(cfg: RunConfig, *, quiet: bool = False) -> DemoReport:
     inputs = pred.out / "inputs"
     if cfg.demo is not None:
         if inputs.exists() and not pred.overwrite:
-            raise OutputExistsError(f"{inputs} already exists; pass --overwrite to regenerate "
-                                    "the demo inputs or choose another --out")
+            raise OutputExistsError(
+                f"{inputs} already exists; pass --overwrite to regenerate "
+                "the demo inputs or choose another --out"
+            )
         card = resolve_card(pred.model)
-        generate_inputs(inputs, cfg.demo, legend=card.get_legend(),
-                        chip_size=card.input.chip_size, stride=pred.stride)
+        generate_inputs(
+            inputs,
+            cfg.demo,
+            legend=card.get_legend(),
+            chip_size=card.input.chip_size,
+            stride=pred.stride,
+        )
     with progress_bar(quiet, "predict") as update:
         outputs = run_predict(pred, on_progress=update)
     mae: dict[str, float] = {}
@@ -118,8 +131,12 @@ def _print(report: DemoReport) -> None:
     for path in report.outputs.values():
         console.print(f"  {path}")
     for level, value in report.mae_percent.items():
-        console.print(f"MAE against the synthetic truth, {level}: {value:.2f} % "
-                      "(mean over classes of the per-class mean absolute error)")
+        console.print(f"{level} MAE against the synthetic truth: {value:.2f} %")
+    if report.mae_percent:
+        console.print(
+            "(MAE: per-class mean absolute error of the percent maps, averaged over "
+            "classes, as in the papers)"
+        )
 
 
 def run_demo(out: Path, *, overwrite: bool = False, quiet: bool = False) -> DemoReport:

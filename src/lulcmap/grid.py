@@ -83,8 +83,18 @@ class Grid:
         """
         if shape is None:
             shape = (math.ceil(self.height / factor), math.ceil(self.width / factor))
-        return Grid(self.crs, Affine(self.transform.a * factor, 0.0, self.transform.c,
-                                    0.0, self.transform.e * factor, self.transform.f), shape)
+        return Grid(
+            self.crs,
+            Affine(
+                self.transform.a * factor,
+                0.0,
+                self.transform.c,
+                0.0,
+                self.transform.e * factor,
+                self.transform.f,
+            ),
+            shape,
+        )
 
     def xy_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """1-D coordinates of pixel centres: ``x`` of each column, ``y`` of each row."""

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class AbundanceModel(Protocol):
-    """Anything that maps uint8 chips ``(N,3,S,S)`` + ancillary ``(N,A)`` to N2 fractions ``(N,C)``."""
+    """Maps uint8 chips ``(N,3,S,S)`` + ancillary ``(N,A)`` to N2 fractions ``(N,C)``."""
 
     def __call__(self, images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor: ...
 
@@ -90,7 +90,7 @@ class _RollingStrips:
             self.valid = np.concatenate([self.valid[old], valid], axis=0)
         else:
             lo = row_off - self.off
-            self.rgb, self.valid = self.rgb[:, lo:lo + height], self.valid[lo:lo + height]
+            self.rgb, self.valid = self.rgb[:, lo : lo + height], self.valid[lo : lo + height]
         self.off = row_off
         return self.rgb, self.valid
 
@@ -108,14 +108,15 @@ def _pad_chip(chips: np.ndarray, size: int) -> np.ndarray:
 def _cut_row(plan: ChipPlan, row: int, rgb: np.ndarray, valid: np.ndarray) -> _ChipRow:
     _, w = plan.chip_shape
     cols = plan.col_offsets
-    chips = np.stack([rgb[:, :, c:c + w] for c in cols])
+    chips = np.stack([rgb[:, :, c : c + w] for c in cols])
     csum = np.concatenate([[0], np.cumsum(valid.sum(axis=0, dtype=np.int64))])
     vf = ((csum[cols + w] - csum[cols]) / (valid.shape[0] * w)).astype(np.float32)
     return _ChipRow(row, _pad_chip(chips, plan.chip_size), vf)
 
 
-def _produce(plan: ChipPlan, source: StripSource, out: queue.Queue[object],
-             stop: threading.Event) -> None:
+def _produce(
+    plan: ChipPlan, source: StripSource, out: queue.Queue[object], stop: threading.Event
+) -> None:
     try:
         strips = _RollingStrips(source)
         h = plan.chip_shape[0]
@@ -132,8 +133,9 @@ def _produce(plan: ChipPlan, source: StripSource, out: queue.Queue[object],
 def _chip_rows(plan: ChipPlan, source: StripSource, prefetch: int) -> Iterator[_ChipRow]:
     q: queue.Queue[object] = queue.Queue(maxsize=max(1, prefetch))
     stop = threading.Event()
-    t = threading.Thread(target=_produce, args=(plan, source, q, stop), daemon=True,
-                         name="lulcmap-reader")
+    t = threading.Thread(
+        target=_produce, args=(plan, source, q, stop), daemon=True, name="lulcmap-reader"
+    )
     t.start()
     try:
         while (item := q.get()) is not None:
@@ -153,8 +155,9 @@ def _chip_rows(plan: ChipPlan, source: StripSource, prefetch: int) -> Iterator[_
 class _Batcher:
     """Collects accepted chips into batches and keeps one batch in flight on the device."""
 
-    def __init__(self, model: AbundanceModel, device: torch.device, batch_size: int,
-                 out: np.ndarray) -> None:
+    def __init__(
+        self, model: AbundanceModel, device: torch.device, batch_size: int, out: np.ndarray
+    ) -> None:
         self.model, self.device, self.batch_size, self.out = model, device, batch_size, out
         self.images: list[np.ndarray] = []
         self.anc: list[np.ndarray] = []
@@ -220,7 +223,11 @@ def run_inference(
     device = torch.device(options.device)
     fractions = np.full((n_classes, rows, cols), np.nan, np.float32)
     valid_fraction = np.zeros((rows, cols), np.float32)
-    anc_ok = np.all(np.isfinite(ancillary), axis=-1) if ancillary.shape[-1] else np.ones(plan.shape, bool)
+    anc_ok = (
+        np.all(np.isfinite(ancillary), axis=-1)
+        if ancillary.shape[-1]
+        else np.ones(plan.shape, bool)
+    )
     batcher = _Batcher(model, device, options.batch_size, fractions)
     n_low = 0
     for chip_row in _chip_rows(plan, source, options.prefetch):
@@ -236,8 +243,13 @@ def run_inference(
     batcher.finish()
     n_no_anc = int(np.sum(~anc_ok & (valid_fraction >= options.min_valid_fraction)))
     n_pred = int(np.isfinite(fractions[0]).sum())
-    log.info("predicted %d of %d cells (%d below the valid threshold, %d without ancillary)",
-             n_pred, rows * cols, n_low, n_no_anc)
+    log.info(
+        "predicted %d of %d cells (%d below the valid threshold, %d without ancillary)",
+        n_pred,
+        rows * cols,
+        n_low,
+        n_no_anc,
+    )
     return InferenceResult(fractions, valid_fraction, n_pred, n_low, n_no_anc)
 
 

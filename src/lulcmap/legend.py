@@ -92,12 +92,14 @@ class Legend:
                 raise TypeError("`levels` must be a mapping")
             n1 = tuple(LegendClass(str(c["name"]), str(c["colour"])) for c in levels["N1"])
             n2 = tuple(
-                LegendClass(str(c["name"]), str(c["colour"]), str(c["parent"])) for c in levels["N2"]
+                LegendClass(str(c["name"]), str(c["colour"]), str(c["parent"]))
+                for c in levels["N2"]
             )
             return cls(str(data["id"]), str(data.get("name", data["id"])), n1, n2)
         except (KeyError, TypeError) as exc:
             raise ConfigError(
-                f"legend is malformed ({exc!r}); expected `id` and `levels: {{N1: [...], N2: [...]}}` "
+                f"legend is malformed ({exc!r}); expected `id` and "
+                "`levels: {N1: [...], N2: [...]}` "
                 "with `name`, `colour` (and `parent` for N2) per class, as in sipna.yaml"
             ) from None
 
@@ -117,7 +119,9 @@ def load_legend(name_or_path: str | Path = "sipna") -> Legend:
         return Legend.from_dict(yaml.safe_load(path.read_text("utf-8")))
     builtin = resources.files("lulcmap.data.legends")
     if not builtin.joinpath(f"{name_or_path}.yaml").is_file():
-        raise ConfigError(f"unknown legend {name_or_path!r}; built-in legends: sipna, or give a YAML file")
+        raise ConfigError(
+            f"unknown legend {name_or_path!r}; built-in legends: sipna, or give a YAML file"
+        )
     return _builtin(str(name_or_path))
 
 

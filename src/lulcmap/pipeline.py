@@ -1,11 +1,11 @@
 """``predict``: a short list of named steps, and ``run_predict`` which also writes the outputs.
 
-    card   = load the model (card + verified safetensors)
-    scene  = open the scene lazily, in the card's radiometry
-    plan   = plan chips on the scene grid (pure arithmetic)
-    anc    = ancillary values per cell from the DEM and climate grids
-    result = stream chips through the model
-    ds     = an xarray.Dataset on the output grid
+card   = load the model (card + verified safetensors)
+scene  = open the scene lazily, in the card's radiometry
+plan   = plan chips on the scene grid (pure arithmetic)
+anc    = ancillary values per cell from the DEM and climate grids
+result = stream chips through the model
+ds     = an xarray.Dataset on the output grid
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from lulcmap.model.registry import load_model
 log = logging.getLogger(__name__)
 
 
-
 @runtime_checkable
 class CardedModel(Protocol):
     """A loaded model with its card (a :class:`TorchModel`, or a test double)."""
@@ -54,8 +53,10 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but torch sees no CUDA device here; "
-                          "use --device auto or --device cpu")
+        raise ConfigError(
+            "--device cuda was asked for but torch sees no CUDA device here; "
+            "use --device auto or --device cpu"
+        )
     if device not in ("cpu", "cuda"):
         raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}")
     return device
@@ -63,17 +64,30 @@ def resolve_device(device: str = "auto") -> str:
 
 def _check_pixel_size(scene: Scene, card: ModelCard) -> None:
     if not scene.grid.crs.is_projected:
-        log.warning("scene CRS %s is geographic; the model expects %g m pixels",
-                    scene.grid.crs, card.input.pixel_size_m)
+        log.warning(
+            "scene CRS %s is geographic; the model expects %g m pixels",
+            scene.grid.crs,
+            card.input.pixel_size_m,
+        )
         return
     res = scene.grid.res[0] * scene.grid.crs.linear_units_factor[1]
     if abs(res - card.input.pixel_size_m) > 0.05 * card.input.pixel_size_m:
-        log.warning("scene pixel is %g m but model %s was trained at %g m; chips cover a "
-                    "different area than in training", res, card.id, card.input.pixel_size_m)
+        log.warning(
+            "scene pixel is %g m but model %s was trained at %g m; chips cover a "
+            "different area than in training",
+            res,
+            card.id,
+            card.input.pixel_size_m,
+        )
 
 
-def _ancillary(plan: ChipPlan, card: ModelCard, dem: Path | None, climate: Path | None,
-               climate_vars: Mapping[str, Path]) -> dict[str, np.ndarray]:
+def _ancillary(
+    plan: ChipPlan,
+    card: ModelCard,
+    dem: Path | None,
+    climate: Path | None,
+    climate_vars: Mapping[str, Path],
+) -> dict[str, np.ndarray]:
     names = card.ancillary_names
     if dem is not None and not Path(dem).exists():
         raise InputNotFoundError(f"DEM {dem} does not exist; check the --dem path")
@@ -81,8 +95,13 @@ def _ancillary(plan: ChipPlan, card: ModelCard, dem: Path | None, climate: Path 
     return compute_ancillary(plan, variables=names, dem=dem, climate=grids)
 
 
-def _dataset(plan: ChipPlan, result: InferenceResult, anc: Mapping[str, np.ndarray],
-             card: ModelCard, legend: Legend) -> xr.Dataset:
+def _dataset(
+    plan: ChipPlan,
+    result: InferenceResult,
+    anc: Mapping[str, np.ndarray],
+    card: ModelCard,
+    legend: Legend,
+) -> xr.Dataset:
     grid = plan.cell_grid
     x, y = grid.xy_centres()
     bounds = plan.chip_bounds()
@@ -98,16 +117,24 @@ def _dataset(plan: ChipPlan, result: InferenceResult, anc: Mapping[str, np.ndarr
     ds = xr.Dataset(
         data_vars,
         coords={
-            "x": x, "y": y,
-            "class_n1": legend.names("N1"), "class_n2": legend.names("N2"),
-            "chip_left": ("x", bounds[0, :, 0]), "chip_right": ("x", bounds[0, :, 2]),
-            "chip_bottom": ("y", bounds[:, 0, 1]), "chip_top": ("y", bounds[:, 0, 3]),
+            "x": x,
+            "y": y,
+            "class_n1": legend.names("N1"),
+            "class_n2": legend.names("N2"),
+            "chip_left": ("x", bounds[0, :, 0]),
+            "chip_right": ("x", bounds[0, :, 2]),
+            "chip_bottom": ("y", bounds[:, 0, 1]),
+            "chip_top": ("y", bounds[:, 0, 3]),
         },
         attrs={
-            "model_id": card.id, "model_version": card.version,
-            "weights_sha256": card.weights.sha256, "legend": legend.id,
-            "chip_size": plan.chip_size, "stride": plan.stride,
-            "lulcmap_version": __version__, "ancillary": list(anc),
+            "model_id": card.id,
+            "model_version": card.version,
+            "weights_sha256": card.weights.sha256,
+            "legend": legend.id,
+            "chip_size": plan.chip_size,
+            "stride": plan.stride,
+            "lulcmap_version": __version__,
+            "ancillary": list(anc),
         },
     )
     ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
@@ -144,17 +171,32 @@ def predict(
     dev = resolve_device(device)
     net = model if isinstance(model, CardedModel) else load_model(model, device=dev)
     card, legend = net.card, net.card.get_legend()
-    scn = open_scene(scene, rgb_bands=rgb_bands, radiometry=card.input.radiometry,
-                     scale=scale, offset=offset, mask=Path(mask) if mask else None,
-                     mask_values=mask_values, chunk_rows=min(stride, card.input.chip_size))
+    scn = open_scene(
+        scene,
+        rgb_bands=rgb_bands,
+        radiometry=card.input.radiometry,
+        scale=scale,
+        offset=offset,
+        mask=Path(mask) if mask else None,
+        mask_values=mask_values,
+        chunk_rows=min(stride, card.input.chip_size),
+    )
     _check_pixel_size(scn, card)
     plan = ChipPlan(scn.grid, chip_size=card.input.chip_size, stride=stride)
     t["setup_s"] = time.perf_counter() - clock
-    anc = _ancillary(plan, card, Path(dem) if dem else None, Path(climate) if climate else None,
-                     {k: Path(v) for k, v in (climate_vars or {}).items()})
+    anc = _ancillary(
+        plan,
+        card,
+        Path(dem) if dem else None,
+        Path(climate) if climate else None,
+        {k: Path(v) for k, v in (climate_vars or {}).items()},
+    )
     t["ancillary_s"] = time.perf_counter() - clock - t["setup_s"]
-    anc_arr = (np.stack([anc[n] for n in card.ancillary_names], axis=-1) if anc
-               else np.zeros((*plan.shape, 0)))
+    anc_arr = (
+        np.stack([anc[n] for n in card.ancillary_names], axis=-1)
+        if anc
+        else np.zeros((*plan.shape, 0))
+    )
     done = [0]
 
     def on_row(n: int) -> None:
@@ -164,13 +206,19 @@ def predict(
 
     opts = EngineOptions(batch_size=batch_size, min_valid_fraction=min_valid_fraction, device=dev)
     start = time.perf_counter()
-    result = run_inference(scn, plan, anc_arr, net, n_classes=len(legend.n2), options=opts,
-                           on_row=on_row)
+    result = run_inference(
+        scn, plan, anc_arr, net, n_classes=len(legend.n2), options=opts, on_row=on_row
+    )
     t["inference_s"] = time.perf_counter() - start
     ds = _dataset(plan, result, anc, card, legend)
-    ds.attrs.update(n_cells=plan.n_cells, n_predicted=result.n_predicted,
-                    n_low_valid=result.n_low_valid, n_no_ancillary=result.n_no_ancillary,
-                    device=dev, scene=scn.describe())
+    ds.attrs.update(
+        n_cells=plan.n_cells,
+        n_predicted=result.n_predicted,
+        n_low_valid=result.n_low_valid,
+        n_no_ancillary=result.n_no_ancillary,
+        device=dev,
+        scene=scn.describe(),
+    )
     return ds
 
 
@@ -182,49 +230,81 @@ def check_outputs_free(out: Path, stem: str, overwrite: bool) -> None:
     """Fail before any work when outputs exist and ``overwrite`` is not set."""
     existing = [p.name for p in output_paths(out, stem) if p.exists()]
     if existing and not overwrite:
-        raise OutputExistsError(f"{out} already holds {', '.join(existing)}; "
-                                "pass --overwrite to replace them or choose another --out")
+        raise OutputExistsError(
+            f"{out} already holds {', '.join(existing)}; "
+            "pass --overwrite to replace them or choose another --out"
+        )
 
 
-def run_predict(cfg: PredictConfig, *, on_progress: Callable[[int, int], None] | None = None
-                ) -> dict[str, Path]:
+def run_predict(
+    cfg: PredictConfig, *, on_progress: Callable[[int, int], None] | None = None
+) -> dict[str, Path]:
     """``predict`` then write every output atomically; returns the written paths."""
     stem = cfg.output_stem
     check_outputs_free(cfg.out, stem, cfg.overwrite)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    ds = predict(cfg.scene, dem=cfg.dem, climate=cfg.climate, climate_vars=cfg.climate_vars,
-                 model=cfg.model, stride=cfg.stride, rgb_bands=cfg.rgb_bands, scale=cfg.scale,
-                 offset=cfg.offset, mask=cfg.mask, mask_values=cfg.mask_values,
-                 min_valid_fraction=cfg.min_valid_fraction, batch_size=cfg.batch_size,
-                 device=cfg.device, on_progress=on_progress, timings=timings)
+    ds = predict(
+        cfg.scene,
+        dem=cfg.dem,
+        climate=cfg.climate,
+        climate_vars=cfg.climate_vars,
+        model=cfg.model,
+        stride=cfg.stride,
+        rgb_bands=cfg.rgb_bands,
+        scale=cfg.scale,
+        offset=cfg.offset,
+        mask=cfg.mask,
+        mask_values=cfg.mask_values,
+        min_valid_fraction=cfg.min_valid_fraction,
+        batch_size=cfg.batch_size,
+        device=cfg.device,
+        on_progress=on_progress,
+        timings=timings,
+    )
     timings["total_before_write_s"] = time.perf_counter() - start
     record = run_record(cfg, ds, timings)
     from lulcmap.model.registry import resolve_card
 
     legend = resolve_card(cfg.model).get_legend()
-    return write_outputs(ds, cfg.out, stem, legend=legend, run_record=record,
-                         overwrite=cfg.overwrite)
+    return write_outputs(
+        ds, cfg.out, stem, legend=legend, run_record=record, overwrite=cfg.overwrite
+    )
 
 
-def run_record(cfg: PredictConfig, ds: xr.Dataset, timings: Mapping[str, float]) -> dict[str, object]:
+def run_record(
+    cfg: PredictConfig, ds: xr.Dataset, timings: Mapping[str, float]
+) -> dict[str, object]:
     a = ds.attrs
     n_cells = int(a["n_cells"])
     infer = timings.get("inference_s", 0.0)
     return {
         "lulcmap_version": __version__,
-        "inputs": {"scene": a["scene"], "dem": str(cfg.dem) if cfg.dem else None,
-                   "climate": str(cfg.climate) if cfg.climate else None,
-                   "climate_vars": {k: str(v) for k, v in cfg.climate_vars.items()}},
-        "model": {"id": a["model_id"], "version": a["model_version"],
-                  "weights_sha256": a["weights_sha256"], "legend": a["legend"]},
+        "inputs": {
+            "scene": a["scene"],
+            "dem": str(cfg.dem) if cfg.dem else None,
+            "climate": str(cfg.climate) if cfg.climate else None,
+            "climate_vars": {k: str(v) for k, v in cfg.climate_vars.items()},
+        },
+        "model": {
+            "id": a["model_id"],
+            "version": a["model_version"],
+            "weights_sha256": a["weights_sha256"],
+            "legend": a["legend"],
+        },
         "options": cfg.model_dump(mode="json"),
         "config_sha256": cfg.digest(),
-        "grid": {"crs": str(ds.rio.crs), "transform": list(ds.rio.transform())[:6],
-                 "shape": [ds.sizes["y"], ds.sizes["x"]]},
-        "counts": {"cells": n_cells, "predicted": int(a["n_predicted"]),
-                   "below_valid_threshold": int(a["n_low_valid"]),
-                   "without_ancillary": int(a["n_no_ancillary"])},
+        "grid": {
+            "crs": str(ds.rio.crs),
+            "transform": list(ds.rio.transform())[:6],
+            "shape": [ds.sizes["y"], ds.sizes["x"]],
+        },
+        "counts": {
+            "cells": n_cells,
+            "predicted": int(a["n_predicted"]),
+            "below_valid_threshold": int(a["n_low_valid"]),
+            "without_ancillary": int(a["n_no_ancillary"]),
+        },
         "device": a["device"],
         "timings_s": dict(timings),
         "chips_per_s": n_cells / infer if infer else None,

@@ -15,7 +15,7 @@ Tests, examples, benchmarks, the demo and the demo model's training all share it
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,38 +33,59 @@ from lulcmap.chips import ChipPlan
 from lulcmap.grid import Grid
 from lulcmap.io.env import gdal_env
 from lulcmap.legend import Legend, load_legend
-from lulcmap.model.card import ModelCard, Radiometry, Weights
+from lulcmap.model.card import InputSpec, ModelCard, Radiometry, Weights
 
 CLIMATE_NAMES = ("evapotranspiration", "precipitation", "temp_ave", "temp_max", "temp_min")
 ANCILLARY_NAMES = ("elevation", "slope", *CLIMATE_NAMES)
 """The seven ancillary variables of the published model, in the demo model's order."""
-ANCILLARY_UNITS = {"elevation": "m", "slope": "degree", "evapotranspiration": "mm/year",
-                   "precipitation": "mm/year", "temp_ave": "degC", "temp_max": "degC",
-                   "temp_min": "degC"}
+ANCILLARY_UNITS = {
+    "elevation": "m",
+    "slope": "degree",
+    "evapotranspiration": "mm/year",
+    "precipitation": "mm/year",
+    "temp_ave": "degC",
+    "temp_max": "degC",
+    "temp_min": "degC",
+}
 
 # N2 codes of the SIPNA legend, in legend order.
-(ARTIFICIAL, ANNUAL, GREENHOUSE, WOODY, MOSAIC,
- GRASSLAND, SHRUBLAND, FOREST, BARELAND, WETLAND) = range(10)
+(ARTIFICIAL, ANNUAL, GREENHOUSE, WOODY, MOSAIC, GRASSLAND, SHRUBLAND, FOREST, BARELAND, WETLAND) = (
+    range(10)
+)
 N_CLASSES = 10
 
-Window = tuple[int, int, int, int]
 _F = np.float32
 
 
 # ----------------------------------------------------------------------------------------------
 # Grids and rasters
 # ----------------------------------------------------------------------------------------------
-def make_grid(shape: tuple[int, int], *, pixel_size: float = 10.0, crs: str | CRS = "EPSG:32630",
-              origin: tuple[float, float] = (300_000.0, 4_200_000.0)) -> Grid:
+def make_grid(
+    shape: tuple[int, int],
+    *,
+    pixel_size: float = 10.0,
+    crs: str | CRS = "EPSG:32630",
+    origin: tuple[float, float] = (300_000.0, 4_200_000.0),
+) -> Grid:
     """A north-up grid whose top-left corner is ``origin`` ``(x, y)``."""
     x0, y0 = origin
-    return Grid(CRS.from_user_input(crs), Affine(pixel_size, 0, x0, 0, -pixel_size, y0),
-                (int(shape[0]), int(shape[1])))
+    return Grid(
+        CRS.from_user_input(crs),
+        Affine(pixel_size, 0, x0, 0, -pixel_size, y0),
+        (int(shape[0]), int(shape[1])),
+    )
 
 
-def write_raster(path: str | Path, array: np.ndarray, *, crs: str | CRS, transform: Affine,
-                 nodata: float | None = None, descriptions: Sequence[str] | None = None,
-                 dtype: str | np.dtype | None = None) -> Path:
+def write_raster(
+    path: str | Path,
+    array: np.ndarray,
+    *,
+    crs: str | CRS,
+    transform: Affine,
+    nodata: float | None = None,
+    descriptions: Sequence[str] | None = None,
+    dtype: str | np.dtype | None = None,
+) -> Path:
     """Write ``array`` ``(band, y, x)`` or ``(y, x)`` as a deflate GeoTIFF; return its path."""
     path = Path(path)
     data = array[None] if array.ndim == 2 else array
@@ -73,9 +94,16 @@ def write_raster(path: str | Path, array: np.ndarray, *, crs: str | CRS, transfo
     dtype = np.dtype(dtype or data.dtype)
     count, height, width = data.shape
     profile: dict[str, object] = {
-        "driver": "GTiff", "count": count, "height": height, "width": width, "dtype": dtype.name,
-        "crs": CRS.from_user_input(crs), "transform": transform, "nodata": nodata,
-        "compress": "deflate", "predictor": 3 if dtype.kind == "f" else 2,
+        "driver": "GTiff",
+        "count": count,
+        "height": height,
+        "width": width,
+        "dtype": dtype.name,
+        "crs": CRS.from_user_input(crs),
+        "transform": transform,
+        "nodata": nodata,
+        "compress": "deflate",
+        "predictor": 3 if dtype.kind == "f" else 2,
     }
     if height >= 256 and width >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
@@ -90,10 +118,15 @@ def write_raster(path: str | Path, array: np.ndarray, *, crs: str | CRS, transfo
 # ----------------------------------------------------------------------------------------------
 # The world
 # ----------------------------------------------------------------------------------------------
-def _box_sums(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray, h: np.ndarray,
-              w: np.ndarray) -> np.ndarray:
-    return (integral[rows + h, cols + w] - integral[rows, cols + w]
-            - integral[rows + h, cols] + integral[rows, cols])
+def _box_sums(
+    integral: np.ndarray, rows: np.ndarray, cols: np.ndarray, h: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    return (
+        integral[rows + h, cols + w]
+        - integral[rows, cols + w]
+        - integral[rows + h, cols]
+        + integral[rows, cols]
+    )
 
 
 def _integral(a: np.ndarray, dtype: type) -> np.ndarray:
@@ -140,18 +173,22 @@ class World:
         """Exact N2 fractions ``(n, 10)`` of windows ``(n, 4)`` = ``(row, col, height, width)``."""
         r, c, h, w = self._check_windows(windows)
         out = np.empty((len(r), N_CLASSES))
+        counter = np.int32 if self.classes.size < 2**31 else np.int64
         for k in range(N_CLASSES):
-            out[:, k] = _box_sums(_integral(self.classes == k, np.int32), r, c, h, w)
+            out[:, k] = _box_sums(_integral(self.classes == k, counter), r, c, h, w)
         return out / (h * w)[:, None]
 
     def window_ancillary(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         """Mean of each ancillary field over windows ``(n, 4)``, as ``name -> (n,)``."""
         r, c, h, w = self._check_windows(windows)
-        return {name: _box_sums(_integral(field, np.float64), r, c, h, w) / (h * w)
-                for name, field in self.ancillary().items()}
+        return {
+            name: _box_sums(_integral(field, np.float64), r, c, h, w) / (h * w)
+            for name, field in self.ancillary().items()
+        }
 
     def fractions(self, plan: ChipPlan, *, level: str = "N2") -> np.ndarray:
         """Exact class fractions ``(n_classes, rows, cols)`` of each cell's chip window."""
+        self.legend.classes(level)  # validates the level
         frac = self.window_fractions(self._plan_windows(plan))
         out = frac.T.reshape(N_CLASSES, *plan.shape)
         return out if level == "N2" else self.legend.aggregate(out, axis=0)
@@ -163,8 +200,10 @@ class World:
 
     def _plan_windows(self, plan: ChipPlan) -> np.ndarray:
         if plan.scene.shape != self.grid.shape:
-            raise ValueError(f"the chip plan is for a {plan.scene.shape} scene but the world is "
-                             f"{self.grid.shape}; plan chips on `world.grid`")
+            raise ValueError(
+                f"the chip plan is for a {plan.scene.shape} scene but the world is "
+                f"{self.grid.shape}; plan chips on `world.grid`"
+            )
         rr, cc = np.meshgrid(plan.row_offsets, plan.col_offsets, indexing="ij")
         h, w = plan.chip_shape
         return np.stack([rr.ravel(), cc.ravel(), np.full(rr.size, h), np.full(rr.size, w)], 1)
@@ -173,15 +212,26 @@ class World:
         win = np.asarray(windows, np.int64).reshape(-1, 4)
         r, c, h, w = win.T
         H, W = self.grid.shape
-        if (h < 1).any() or (w < 1).any() or (r < 0).any() or (c < 0).any() or \
-                (r + h > H).any() or (c + w > W).any():
+        if (
+            (h < 1).any()
+            or (w < 1).any()
+            or (r < 0).any()
+            or (c < 0).any()
+            or (r + h > H).any()
+            or (c + w > W).any()
+        ):
             raise ValueError(f"windows (row, col, height, width) must lie inside the {H}x{W} world")
         return r, c, h, w
 
 
-def synthetic_world(shape: tuple[int, int] = (2240, 2240), *, seed: int, pixel_size: float = 10.0,
-                    crs: str | CRS = "EPSG:32630",
-                    origin: tuple[float, float] = (300_000.0, 4_200_000.0)) -> World:
+def synthetic_world(
+    shape: tuple[int, int] = (2240, 2240),
+    *,
+    seed: int,
+    pixel_size: float = 10.0,
+    crs: str | CRS = "EPSG:32630",
+    origin: tuple[float, float] = (300_000.0, 4_200_000.0),
+) -> World:
     """A deterministic Andalusian-like landscape of ``shape`` pixels with its exact truth.
 
     A coastal plain rises to sierras along a random direction; a river runs down a carved valley to
@@ -197,8 +247,10 @@ def synthetic_world(shape: tuple[int, int] = (2240, 2240), *, seed: int, pixel_s
     terrain = gen.terrain()
     climate = gen.climate(terrain)
     classes, layout = gen.classes(terrain, climate)
-    rgb = gen.render(classes, layout, terrain)
-    return World(grid, rgb, classes, terrain.dem, climate)
+    dem, shade, water = terrain.dem, terrain.shade, terrain.river < terrain.channel
+    del terrain  # keep memory low: the render needs only the shading and the open water
+    rgb = gen.render(classes, layout, shade, water)
+    return World(grid, rgb, classes, dem, climate)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,6 +258,7 @@ def synthetic_world(shape: tuple[int, int] = (2240, 2240), *, seed: int, pixel_s
 # ----------------------------------------------------------------------------------------------
 def _upsample(a: np.ndarray, factor: float, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear upsampling of a coarse grid whose pixels are ``factor`` fine pixels wide."""
+
     def axis(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
         pos = np.clip((np.arange(n) + 0.5) / factor - 0.5, 0, m - 1)
         i0 = np.minimum(pos.astype(np.int64), m - 2)
@@ -265,8 +318,15 @@ class _Generator:
         return np.random.default_rng([self.seed, stream])
 
     # -- noise ----------------------------------------------------------------------------------
-    def field(self, stream: int, *, largest: float, smallest: float, beta: float = 2.0,
-              ridged: bool = False) -> np.ndarray:
+    def field(
+        self,
+        stream: int,
+        *,
+        largest: float,
+        smallest: float,
+        beta: float = 2.0,
+        ridged: bool = False,
+    ) -> np.ndarray:
         """Zero-mean unit-std fractal field: features from ``smallest`` to ~``largest`` metres."""
         step = self.px * min(max(1.0, smallest / 3 / self.px), 4.0)
         factor = step / self.px
@@ -275,8 +335,8 @@ class _Generator:
         white = self.rng(stream).standard_normal((ph, pw)).astype(_F)
         fy = fft.fftfreq(ph, d=step)[:, None]
         fx = fft.rfftfreq(pw, d=step)[None, :]
-        f2 = fx ** 2 + fy ** 2
-        amp = ((f2 + largest ** -2) ** (-beta / 2) * np.exp(-2 * f2 * smallest ** 2)).astype(_F)
+        f2 = fx**2 + fy**2
+        amp = ((f2 + largest**-2) ** (-beta / 2) * np.exp(-2 * f2 * smallest**2)).astype(_F)
         f = fft.irfft2(fft.rfft2(white, workers=2) * amp, s=(ph, pw), workers=2)[:ch, :cw]
         f = (f - f.mean()) / (f.std() + 1e-12)
         if ridged:
@@ -284,12 +344,13 @@ class _Generator:
             f = (f - f.mean()) / (f.std() + 1e-12)
         return f.astype(_F) if factor == 1 else _upsample(f.astype(_F), factor, self.shape)
 
-    def curve(self, stream: int, n: int, step: float, *, largest: float, smallest: float,
-              amp: float) -> np.ndarray:
+    def curve(
+        self, stream: int, n: int, step: float, *, largest: float, smallest: float, amp: float
+    ) -> np.ndarray:
         """A smooth 1-D random curve sampled every ``step`` m (``n`` samples)."""
         pad = n + int(2 * largest / step)
         f = fft.rfftfreq(pad, d=step)
-        spectrum = (f ** 2 + largest ** -2) ** -1 * np.exp(-0.5 * (f * smallest) ** 2)
+        spectrum = (f**2 + largest**-2) ** -1 * np.exp(-0.5 * (f * smallest) ** 2)
         white = self.rng(stream).standard_normal(pad)
         curve = fft.irfft(fft.rfft(white) * spectrum, n=pad)[:n]
         return (amp * (curve - curve.mean()) / (curve.std() + 1e-12)).astype(_F)
@@ -302,35 +363,46 @@ class _Generator:
         cos, sin = _F(np.cos(theta)), _F(np.sin(theta))
         x, y = self.xs[None, :], self.ys[:, None]
         u = x * cos + y * sin  # inland
-        v = -x * sin + y * cos  # across
-        corners_u = np.array([0, w * self.px * cos, h * self.px * sin,
-                              w * self.px * cos + h * self.px * sin])
+        corners_u = np.array(
+            [0, w * self.px * cos, h * self.px * sin, w * self.px * cos + h * self.px * sin]
+        )
         span = float(np.ptp(corners_u))
         extent = max(span, 16_000.0)
         t = (u - _F(corners_u.min())) / _F(extent) + _F(rng.uniform(0, 1 - span / extent))
+        del u
 
-        relief = 0.65 * self.field(2, largest=7000, smallest=150, beta=2.6) + \
-            0.35 * self.field(3, largest=3000, smallest=150, beta=2.5, ridged=True)
+        relief = 0.65 * self.field(2, largest=7000, smallest=150, beta=2.6) + 0.35 * self.field(
+            3, largest=3000, smallest=150, beta=2.5, ridged=True
+        )
         sierra = _smoothstep(t + 0.15 * self.field(4, largest=8000, smallest=600), 0.3, 0.9)
         hills = self.field(5, largest=3000, smallest=150, beta=2.6)
         top = _F(rng.uniform(950, 1200))
-        uplift = 260 * t ** 1.3 + top * sierra
+        uplift = 260 * t**1.3 + top * sierra
         dem = 10 + uplift + 230 * sierra * relief + 30 * (1 - sierra) * hills
         dem = 4 * np.logaddexp(0, dem / 4)  # smoothly positive: the coast stays above the sea
+        del relief, sierra, hills
 
         # the river runs down the valley floor, from the sierra to the coast; a road follows it
+        v = -self.xs[[0, -1]][None, :] * sin + self.ys[[0, -1]][:, None] * cos  # corners
         vmin, vmax = float(v.min()), float(v.max())
         along = np.arange(corners_u.min() - 500, corners_u.max() + 500, self.px / 2)
-        centre = (vmin + rng.uniform(0.3, 0.7) * (vmax - vmin)
-                  + self.curve(6, along.size, self.px / 2, largest=5000, smallest=500, amp=700)
-                  + self.curve(7, along.size, self.px / 2, largest=600, smallest=60, amp=40))
+        centre = (
+            vmin
+            + rng.uniform(0.3, 0.7) * (vmax - vmin)
+            + self.curve(6, along.size, self.px / 2, largest=5000, smallest=500, amp=700)
+            + self.curve(7, along.size, self.px / 2, largest=600, smallest=60, amp=40)
+        )
         on_river = self.rasterize(along, centre, cos, sin)
-        river = (ndimage.distance_transform_edt(~on_river, sampling=self.px) if on_river.any()
-                 else np.full(self.shape, 1e6)).astype(_F)
+        river = (
+            ndimage.distance_transform_edt(~on_river, sampling=self.px)
+            if on_river.any()
+            else np.full(self.shape, 1e6)
+        ).astype(_F)
         floor = 3 + 0.55 * uplift
         valley = 1300 + 1500 * (1 - np.clip(t, 0, 1))
         wobbly = river * (1 + 0.25 * self.field(9, largest=2000, smallest=200))
         dem = floor + (dem - floor) * _smoothstep(wobbly / valley, 0.04, 1.0)
+        del on_river, floor, valley, wobbly, uplift
         offset = self.curve(8, along.size, self.px / 2, largest=3000, smallest=300, amp=120)
         road = self.rasterize(along, centre + rng.choice([-1, 1]) * (280 + offset), cos, sin)
         channel = 3 + 12 * (1 - np.clip(t, 0, 1)) ** 1.5
@@ -344,10 +416,11 @@ class _Generator:
         # surface normal (east, north, up) = (-dz/dx, +dz/drow, 1); sun vector in the same frame
         cos_i = (-gx * np.sin(az) * np.cos(el) + gy * np.cos(az) * np.cos(el) + np.sin(el)) / norm
         shade = np.clip(cos_i / np.sin(el), 0.45, 1.25).astype(_F)
-        return _Terrain(dem, slope, northness, shade, t.astype(_F), river, road,
-                        channel.astype(_F))
+        return _Terrain(dem, slope, northness, shade, t.astype(_F), river, road, channel.astype(_F))
 
-    def rasterize(self, u: np.ndarray, v: np.ndarray, cos: float, sin: float) -> np.ndarray:
+    def rasterize(
+        self, u: np.ndarray, v: np.ndarray, cos: np.floating | float, sin: np.floating | float
+    ) -> np.ndarray:
         """Pixels crossed by the polyline ``(u, v)`` of the rotated frame (one pixel wide)."""
         arc = np.concatenate([[0], np.cumsum(np.hypot(np.diff(u), np.diff(v)))])
         s = np.arange(0, arc[-1], self.px / 2)
@@ -393,33 +466,51 @@ class _Generator:
         lo = float(pu.min()) - 1
         length = float(pu.max()) - lo + 2
         cuts = lo + np.cumsum(rng.uniform(70, 320, int(length / 70) + 2))
-        strip = np.searchsorted(cuts, pu)
+        strip = np.searchsorted(cuts, pu).astype(np.int32)
         n_strip = len(cuts) + 1
         plen = rng.uniform(90, 420, n_strip).astype(_F)
         shift = rng.uniform(0, 1000, n_strip).astype(_F)
         vlo = float(pv.min())
-        j = ((pv - vlo + shift[strip]) / plen[strip]).astype(np.int64)
+        j = ((pv - vlo + shift[strip]) / plen[strip]).astype(np.int32)
         n_j = int(j.max()) + 1
-        return strip * n_j + j, pu, pv
+        strip *= n_j
+        strip += j
+        return strip, pu, pv
 
-    def classes(self, ter: _Terrain, clim: dict[str, np.ndarray]
-                ) -> tuple[np.ndarray, _Layout]:
+    def classes(self, ter: _Terrain, clim: dict[str, np.ndarray]) -> tuple[np.ndarray, _Layout]:
         rng = self.rng(40)
         e, s, t = ter.dem, ter.slope, np.clip(ter.t, 0, 1)
         prec = clim["precipitation"]
-        fine = self.field(40, largest=400, smallest=40, beta=1.5)  # ragged patch edges
-        nz = [self.field(41 + i, largest=3000, smallest=150, beta=1.8)
-              + 0.3 * np.roll(fine, (97 * i, 61 * i), axis=(0, 1)) for i in range(4)]
-        # wildlands: organic patches that follow terrain and climate
-        wild = np.stack([
-            0.55 - s / 25 - np.abs(e - 500) / 900 + 0.55 * nz[0],  # grasslands (dehesa)
-            0.55 - np.abs(s - 17) / 20 + 0.55 * nz[1],  # shrubland
-            0.1 + (e - 800) / 600 + (prec - 800) / 700 + 0.35 * ter.northness
-            + 0.6 * nz[2],  # forests
-            (s - 34) / 5 + (e - 1450) / 150 + 0.4 * nz[3],  # barelands: cliffs and summits
-        ])
-        classes = (GRASSLAND + np.argmax(wild, axis=0)).astype(np.uint8)
-        del wild
+        fine = [self.field(40, largest=400, smallest=40, beta=1.5)]  # ragged patch edges
+
+        def patches(i: int) -> np.ndarray:
+            return self.field(41 + i, largest=3000, smallest=150, beta=1.8) + 0.3 * np.roll(
+                fine[0], (97 * i, 61 * i), axis=(0, 1)
+            )
+
+        # wildlands: organic patches that follow terrain and climate (argmax of the scores)
+        nz0, nz1 = patches(0), patches(1)
+        best = 0.55 - s / 25 - np.abs(e - 500) / 900 + 0.55 * nz0  # grasslands (dehesa)
+        classes = np.full(self.shape, GRASSLAND, np.uint8)
+        for k, score in (
+            (SHRUBLAND, lambda: 0.55 - np.abs(s - 17) / 20 + 0.55 * nz1),
+            (
+                FOREST,
+                lambda: (
+                    0.1
+                    + (e - 800) / 600
+                    + (prec - 800) / 700
+                    + 0.35 * ter.northness
+                    + 0.6 * patches(2)
+                ),
+            ),
+            (BARELAND, lambda: (s - 34) / 5 + (e - 1450) / 150 + 0.4 * patches(3)),
+        ):
+            value = score()  # barelands: cliffs and summits; forests: high, wet, shaded
+            better = value > best
+            classes[better] = k
+            np.maximum(best, value, out=best)
+        del best, value, better, fine[0]
 
         # agriculture in parcels on gentle, low ground
         parcel, pu, pv = self.parcels()
@@ -429,24 +520,31 @@ class _Generator:
         def per_parcel(a: np.ndarray) -> np.ndarray:
             return np.bincount(parcel.ravel(), weights=a.ravel(), minlength=n_p) / count
 
-        suit = 1.3 - s / 7 - np.maximum(e - 650, 0) / 220 + \
-            0.55 * self.field(45, largest=4000, smallest=200)
+        suit = (
+            1.3
+            - s / 7
+            - np.maximum(e - 650, 0) / 220
+            + 0.55 * self.field(45, largest=4000, smallest=200)
+        )
         suit_p = per_parcel(suit)
         ag = (suit_p[parcel] > 0) & (suit > -0.6)
+        del suit
         tp, ep, sp = per_parcel(t), per_parcel(e), per_parcel(s)
         jitter = rng.normal(0, 0.35, (4, n_p))
-        scores = np.stack([
-            1.1 - sp / 4 + jitter[0],  # annual croplands: flat ground
-            2.6 - tp / 0.09 - ep / 120 - sp / 3 + jitter[1],  # greenhouses: coastal flats
-            0.45 + 0.6 * (sp > 3) - np.abs(ep - 450) / 450 + jitter[2],  # olive groves
-            0.4 - np.abs(suit_p - 0.35) * 1.2 + jitter[3],  # mosaics at the farmland's margin
-        ])
+        scores = np.stack(
+            [
+                1.1 - sp / 4 + jitter[0],  # annual croplands: flat ground
+                2.6 - tp / 0.09 - ep / 120 - sp / 3 + jitter[1],  # greenhouses: coastal flats
+                0.45 + 0.6 * (sp > 3) - np.abs(ep - 450) / 450 + jitter[2],  # olive groves
+                0.4 - np.abs(suit_p - 0.35) * 1.2 + jitter[3],  # mosaics at the farmland's margin
+            ]
+        )
         classes[ag] = (ANNUAL + np.argmax(scores, axis=0)).astype(np.uint8)[parcel[ag]]
         state = rng.integers(0, 1 << 20, n_p)
 
         # the river: channel and riparian forest, widening into marsh at the mouth
-        rip = ter.channel + 10 + 15 * (1 - t) + 6 * nz[0]
-        marsh = (t < 0.06) & (ter.river < 350 + 250 * nz[1]) & (e < 12)
+        rip = ter.channel + 10 + 15 * (1 - t) + 6 * nz0
+        marsh = (t < 0.06) & (ter.river < 350 + 250 * nz1) & (e < 12)
         classes[(ter.river < rip) | marsh] = WETLAND
 
         block = self.towns(ter, ag)
@@ -459,15 +557,20 @@ class _Generator:
         """Towns near the valley floor: street-block id per pixel (0 = street, -1 = not built)."""
         rng = self.rng(50)
         h, w = self.shape
-        area_km2 = h * w * self.px ** 2 / 1e6
+        area_km2 = h * w * self.px**2 / 1e6
         n_towns = rng.poisson(area_km2 / 140)
         if area_km2 > 100:
             n_towns = max(n_towns, 2)
-        block = np.full(self.shape, -1, np.int64)
+        block = np.full(self.shape, -1, np.int32)
         cand = np.stack([rng.integers(0, h, 400), rng.integers(0, w, 400)], 1)
         r, c = cand.T
-        score = (-ter.slope[r, c] / 3 - np.abs(ter.river[r, c] - 600) / 400
-                 - ter.dem[r, c] / 500 + ag[r, c] * 1.5 + rng.normal(0, 0.4, len(r)))
+        score = (
+            -ter.slope[r, c] / 3
+            - np.abs(ter.river[r, c] - 600) / 400
+            - ter.dem[r, c] / 500
+            + ag[r, c] * 1.5
+            + rng.normal(0, 0.4, len(r))
+        )
         chosen: list[tuple[int, int]] = []
         for i in np.argsort(-score):
             y, x = int(r[i]), int(c[i])
@@ -491,8 +594,11 @@ class _Generator:
             a = dx * np.cos(ang) + dy * np.sin(ang)
             b = -dx * np.sin(ang) + dy * np.cos(ang)
             size = rng.uniform(35, 55)
-            ids = (np.floor(a / size).astype(np.int64) * 7919
-                   + np.floor(b / (1.5 * size)).astype(np.int64) * 104729 + k * 15485863)
+            ids = (
+                np.floor(a / size).astype(np.int64) * 7919
+                + np.floor(b / (1.5 * size)).astype(np.int64) * 104729
+                + k * 15485863
+            )
             ids = np.abs(ids) + 2  # >= 2: 0 is street, 1 a farmstead
             main = (np.mod(a, 4 * size) < self.px) | (np.mod(b, 6 * size) < self.px)
             ids[main & (d > 0.3 * radius)] = 0
@@ -503,16 +609,18 @@ class _Generator:
         """Scattered farmsteads (cortijos): small built patches in the fields."""
         rng = self.rng(60)
         h, w = self.shape
-        n = rng.poisson(h * w * self.px ** 2 / 1e6 / 2.5)
+        n = rng.poisson(h * w * self.px**2 / 1e6 / 2.5)
         out = np.zeros(self.shape, bool)
         size = max(1, round(20 / self.px))
         for y, x in zip(rng.integers(0, h, n), rng.integers(0, w, n), strict=True):
             if ag[y, x]:
-                out[y:y + size, x:x + size + 1] = True
+                out[y : y + size, x : x + size + 1] = True
         return out
 
     # -- rendering ------------------------------------------------------------------------------
-    def render(self, classes: np.ndarray, lay: _Layout, ter: _Terrain) -> np.ndarray:
+    def render(
+        self, classes: np.ndarray, lay: _Layout, shade: np.ndarray, water: np.ndarray
+    ) -> np.ndarray:
         """Surface reflectance of each pixel, shaded by the terrain, in the 8-bit stretch."""
         rng = self.rng(70)
         n = classes.size
@@ -521,39 +629,51 @@ class _Generator:
         unif = rng.random(n, dtype=_F)
         veg = self.field(71, largest=700, smallest=60, beta=1.5).ravel()
         soil_n = self.field(72, largest=6000, smallest=200).ravel()
-        soil = np.stack([0.2 + 0.018 * soil_n, 0.165 + 0.007 * soil_n,
-                         0.127 - 0.005 * soil_n]).astype(_F)  # reddish soils to grey marls
         refl = np.empty((3, n), _F)
         pu, pv = lay.pu.ravel(), lay.pv.ravel()
         parcel = lay.parcel.ravel()
         edge = np.zeros(self.shape, bool)
         edge[:, 1:] |= lay.parcel[:, 1:] != lay.parcel[:, :-1]
         edge[1:] |= lay.parcel[1:] != lay.parcel[:-1]
-        edge = edge.ravel()
-        state = lay.state[parcel]
+        on_edge = edge.ravel()
 
         def col(*v: float) -> np.ndarray:
             return np.array(v, _F)[:, None]
 
-        def mix(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> np.ndarray:
+        def mix(a: np.ndarray, b: np.ndarray, f: np.ndarray | float) -> np.ndarray:
             return a * (1 - f) + b * f
 
-        for k in range(N_CLASSES):
-            i = np.flatnonzero(flat == k)
+        def chunks() -> Iterator[np.ndarray]:  # bounded temporaries, whatever the world size
+            for k in range(N_CLASSES):
+                idx = np.flatnonzero(flat == k)
+                yield from np.array_split(idx, -(-idx.size // (1 << 19)) or 1)
+
+        for i in chunks():
             if i.size == 0:
                 continue
-            g, r, vg, sl, st = grain[i], unif[i], veg[i], soil[:, i], state[i]
+            k = int(flat[i[0]])
+            g, r, vg, st = grain[i], unif[i], veg[i], lay.state[parcel[i]]
+            sn = soil_n[i]  # reddish soils to grey marls
+            sl = np.stack([0.2 + 0.018 * sn, 0.165 + 0.007 * sn, 0.127 - 0.005 * sn]).astype(_F)
             if k == ANNUAL:  # each parcel green, ploughed, stubble or fallow; drill rows
-                palette = np.array([[0.06, 0.1, 0.05], [0.18, 0.145, 0.11], [0.26, 0.22, 0.16],
-                                    [0.2, 0.18, 0.135], [0.1, 0.12, 0.065]], _F).T
+                palette = np.array(
+                    [
+                        [0.06, 0.1, 0.05],
+                        [0.18, 0.145, 0.11],
+                        [0.26, 0.22, 0.16],
+                        [0.2, 0.18, 0.135],
+                        [0.1, 0.12, 0.065],
+                    ],
+                    _F,
+                ).T
                 base = palette[:, st % 5] * (0.9 + 0.2 * _hash01(st, 1))
                 rows = 1 + 0.025 * np.sin(pu[i] * (2 * np.pi / 25))
                 px = base * rows * (1 + 0.04 * vg + 0.03 * g)
-                px = np.where(edge[i], mix(px, sl, 0.5), px)
+                px = np.where(on_edge[i], mix(px, sl, 0.5), px)
             elif k == GREENHOUSE:  # plastic roofs in blocks of varying age, lanes between them
                 sub = _hash01(st, np.floor(pu[i] / 45), np.floor(pv[i] / 70))
                 px = col(0.27, 0.275, 0.28) * (0.72 + 0.4 * sub) * (1 + 0.025 * g)
-                lane = edge[i] | (np.mod(pv[i] + st % 97, 140) < self.px)
+                lane = on_edge[i] | (np.mod(pv[i] + st % 97, 140) < self.px)
                 px = np.where(lane, sl * 0.9, px)
             elif k == WOODY:  # olive groves: soil with tree crowns in faint rows
                 rows = np.cos(pu[i] * (2 * np.pi / 30)) ** 2
@@ -561,45 +681,61 @@ class _Generator:
                 px = mix(sl * (0.95 + 0.1 * _hash01(st, 3)), col(0.05, 0.065, 0.04), cover)
             elif k == MOSAIC:  # small plots of crops interleaved with scrub and trees
                 plot = _hash01(st, np.floor(pu[i] / 70), np.floor(pv[i] / 110))
-                small = np.array([[0.07, 0.1, 0.05], [0.19, 0.155, 0.115], [0.25, 0.21, 0.15],
-                                  [0.2, 0.18, 0.135]], _F).T
+                small = np.array(
+                    [
+                        [0.07, 0.1, 0.05],
+                        [0.19, 0.155, 0.115],
+                        [0.25, 0.21, 0.15],
+                        [0.2, 0.18, 0.135],
+                    ],
+                    _F,
+                ).T
                 crop = small[:, (plot * 4).astype(np.int64)]
                 scrub = mix(sl, col(0.055, 0.07, 0.045), np.clip(0.55 + 0.2 * g, 0, 1))
                 px = np.where(vg + 0.8 * (plot - 0.5) > 0.2, scrub, crop * (1 + 0.04 * g))
             elif k == GRASSLAND:  # dry grass with scattered oaks (dehesa)
-                grass = mix(col(0.17, 0.15, 0.105), col(0.115, 0.125, 0.08),
-                            np.clip(0.4 + 0.25 * vg, 0, 1))
+                grass = mix(
+                    col(0.17, 0.15, 0.105), col(0.115, 0.125, 0.08), np.clip(0.4 + 0.25 * vg, 0, 1)
+                )
                 tree = r < np.clip(0.05 + 0.05 * vg, 0, 0.2)
-                px = np.where(tree, mix(grass, col(0.04, 0.055, 0.035), 0.7),
-                              grass * (1 + 0.04 * g))
+                px = np.where(
+                    tree, mix(grass, col(0.04, 0.055, 0.035), 0.7), grass * (1 + 0.04 * g)
+                )
             elif k == SHRUBLAND:  # patchy shrub cover over stony soil
                 cover = np.clip(0.5 + 0.2 * vg + 0.17 * g, 0.1, 0.95)
                 px = mix(sl * 1.05, col(0.055, 0.068, 0.045), cover)
             elif k == FOREST:  # dark pine and oak canopy with crown texture
-                canopy = mix(col(0.032, 0.046, 0.03), col(0.05, 0.06, 0.04),
-                             np.clip(0.5 + 0.4 * vg, 0, 1))
+                canopy = mix(
+                    col(0.032, 0.046, 0.03), col(0.05, 0.06, 0.04), np.clip(0.5 + 0.4 * vg, 0, 1)
+                )
                 px = np.where(r < 0.03, mix(canopy, sl, 0.3), canopy * (1 + 0.12 * g))
             elif k == BARELAND:  # limestone, marl and scree, sparse shrubs
                 rock = mix(sl, col(0.205, 0.195, 0.18), np.clip(0.45 + 0.3 * vg, 0, 1))
                 px = np.where(r < 0.06, rock * 0.7, rock * (1 + 0.05 * g))
             elif k == WETLAND:  # open water in the channel and marsh pools; riparian trees, reeds
-                water = (ter.river.ravel()[i] < ter.channel.ravel()[i]) | (vg > 0.9)
-                reeds = mix(col(0.04, 0.068, 0.035), col(0.08, 0.095, 0.055),
-                            np.clip(0.5 + vg, 0, 1))
-                px = np.where(water, col(0.035, 0.052, 0.055) * (1 + 0.05 * g),
-                              reeds * (1 + 0.1 * g))
+                open_water = water.ravel()[i] | (vg > 0.9)
+                reeds = mix(
+                    col(0.04, 0.068, 0.035), col(0.08, 0.095, 0.055), np.clip(0.5 + vg, 0, 1)
+                )
+                px = np.where(
+                    open_water, col(0.035, 0.052, 0.055) * (1 + 0.05 * g), reeds * (1 + 0.1 * g)
+                )
             else:  # artificial: white and terracotta roofs, asphalt streets and roads
                 blk = lay.block.ravel()[i]
                 hb = _hash01(blk, 4)
-                roof = np.where(hb < 0.55, col(0.26, 0.255, 0.24),
-                                np.where(hb < 0.85, col(0.21, 0.145, 0.11), col(0.17, 0.165, 0.16)))
+                roof = np.where(
+                    hb < 0.55,
+                    col(0.26, 0.255, 0.24),
+                    np.where(hb < 0.85, col(0.21, 0.145, 0.11), col(0.17, 0.165, 0.16)),
+                )
                 roof = mix(roof, sl, np.clip(0.15 + 0.15 * g, 0, 0.5))
                 px = np.where(blk == 0, col(0.11, 0.11, 0.11) * (1 + 0.05 * g), roof)
             refl[:, i] = px
 
-        refl *= ter.shade.ravel()
-        dn = np.clip(np.rint(refl * _F(255 / Radiometry().reflectance_max)), 1, 255)
-        return dn.astype(np.uint8).reshape(3, *self.shape)
+        refl *= shade.ravel()
+        refl *= 255 / Radiometry.model_validate({}).reflectance_max
+        np.clip(np.rint(refl, out=refl), 1, 255, out=refl)
+        return refl.astype(np.uint8).reshape(3, *self.shape)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -618,8 +754,9 @@ def _coarse_grid(grid: Grid, res: float, dst_crs: CRS) -> tuple[Affine, int, int
     return Affine(res, 0, left, 0, -res, top), height, width
 
 
-def _resample(world: World, field: np.ndarray, res_m: float, dst_crs: CRS) -> tuple[np.ndarray,
-                                                                                    Affine]:
+def _resample(
+    world: World, field: np.ndarray, res_m: float, dst_crs: CRS
+) -> tuple[np.ndarray, Affine]:
     res = res_m / 111_320.0 if dst_crs.is_geographic else res_m
     transform, height, width = _coarse_grid(world.grid, res, dst_crs)
     # continue the world past its edges (mirrored) so the margin pixels hold plausible values
@@ -629,16 +766,30 @@ def _resample(world: World, field: np.ndarray, res_m: float, dst_crs: CRS) -> tu
     src_transform = world.grid.transform @ Affine.translation(-pad, -pad)
     dst = np.full((height, width), np.nan, _F)
     with gdal_env():
-        reproject(src, dst, src_transform=src_transform, src_crs=world.grid.crs,
-                  dst_transform=transform, dst_crs=dst_crs, resampling=Resampling.average,
-                  src_nodata=np.nan, dst_nodata=np.nan)
+        reproject(
+            src,
+            dst,
+            src_transform=src_transform,
+            src_crs=world.grid.crs,
+            dst_transform=transform,
+            dst_crs=dst_crs,
+            resampling=Resampling.average,
+            src_nodata=np.nan,
+            dst_nodata=np.nan,
+        )
     return np.where(np.isnan(dst), _F(-9999.0), dst), transform
 
 
-def write_world(world: World, out_dir: str | Path, *, dem_pixel: float = 30.0,
-                climate_pixel: float = 1000.0, dem_crs: str | CRS | None = None,
-                climate_crs: str | CRS | None = None, reference: bool = False
-                ) -> dict[str, Path]:
+def write_world(
+    world: World,
+    out_dir: str | Path,
+    *,
+    dem_pixel: float = 30.0,
+    climate_pixel: float = 1000.0,
+    dem_crs: str | CRS | None = None,
+    climate_crs: str | CRS | None = None,
+    reference: bool = False,
+) -> dict[str, Path]:
     """Write ``scene.tif``, ``dem.tif`` and ``climate/<variable>.tif`` (and ``reference.tif``).
 
     The DEM (``dem_pixel`` metres, or its equivalent in degrees for a geographic ``dem_crs``) and
@@ -648,22 +799,47 @@ def write_world(world: World, out_dir: str | Path, *, dem_pixel: float = 30.0,
     """
     out = Path(out_dir)
     g = world.grid
-    paths = {"scene": write_raster(out / "scene.tif", world.rgb, crs=g.crs, transform=g.transform,
-                                   nodata=0, descriptions=("red", "green", "blue"))}
+    paths = {
+        "scene": write_raster(
+            out / "scene.tif",
+            world.rgb,
+            crs=g.crs,
+            transform=g.transform,
+            nodata=0,
+            descriptions=("red", "green", "blue"),
+        )
+    }
     if reference:
-        paths["reference"] = write_raster(out / "reference.tif", world.classes, crs=g.crs,
-                                          transform=g.transform, nodata=255,
-                                          descriptions=("N2 class code",))
+        paths["reference"] = write_raster(
+            out / "reference.tif",
+            world.classes,
+            crs=g.crs,
+            transform=g.transform,
+            nodata=255,
+            descriptions=("N2 class code",),
+        )
     dcrs = CRS.from_user_input(dem_crs) if dem_crs is not None else g.crs
     dem, transform = _resample(world, world.dem, dem_pixel, dcrs)
-    paths["dem"] = write_raster(out / "dem.tif", dem, crs=dcrs, transform=transform,
-                                nodata=-9999.0, descriptions=("elevation",))
+    paths["dem"] = write_raster(
+        out / "dem.tif",
+        dem,
+        crs=dcrs,
+        transform=transform,
+        nodata=-9999.0,
+        descriptions=("elevation",),
+    )
     ccrs = CRS.from_user_input(climate_crs) if climate_crs is not None else g.crs
     paths["climate"] = out / "climate"
     for name in CLIMATE_NAMES:
         grid_values, transform = _resample(world, world.climate[name], climate_pixel, ccrs)
-        paths[name] = write_raster(out / "climate" / f"{name}.tif", grid_values, crs=ccrs,
-                                   transform=transform, nodata=-9999.0, descriptions=(name,))
+        paths[name] = write_raster(
+            out / "climate" / f"{name}.tif",
+            grid_values,
+            crs=ccrs,
+            transform=transform,
+            nodata=-9999.0,
+            descriptions=(name,),
+        )
     return paths
 
 
@@ -689,14 +865,19 @@ class OracleModel:
     and stride. A chip without valid pixels gets all zeros. Ancillary values are ignored.
     """
 
-    def __init__(self, n_classes: int = N_CLASSES, *, chip_size: int = 224,
-                 legend: str = "sipna") -> None:
+    def __init__(
+        self, n_classes: int = N_CLASSES, *, chip_size: int = 224, legend: str = "sipna"
+    ) -> None:
         self.n_classes = int(n_classes)
         self.ancillary_names: list[str] = []
         self.device = torch.device("cpu")
         self.card = ModelCard(
-            id="oracle", version="0", legend=legend, description="lulcmap.testing.OracleModel",
-            input={"chip_size": chip_size}, weights=Weights(file="-", sha256="0" * 64),
+            id="oracle",
+            version="0",
+            legend=legend,
+            description="lulcmap.testing.OracleModel",
+            input=InputSpec.model_validate({"chip_size": chip_size}),
+            weights=Weights(file="-", sha256="0" * 64),
         )
 
     def __call__(self, images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor:
@@ -705,8 +886,10 @@ class OracleModel:
         n, c = images.shape[0], self.n_classes
         codes = images[:, 0].reshape(n, -1).to(torch.int64)
         if codes.numel() and int(codes.max()) > c:
-            raise ValueError(f"pixel value {int(codes.max())} is not a class code + 1 of "
-                             f"{c} classes; build the scene with class_code_scene()")
+            raise ValueError(
+                f"pixel value {int(codes.max())} is not a class code + 1 of "
+                f"{c} classes; build the scene with class_code_scene()"
+            )
         offsets = torch.arange(n, device=codes.device)[:, None] * (c + 1)
         counts = torch.bincount((codes + offsets).ravel(), minlength=n * (c + 1))
         counts = counts.reshape(n, c + 1)[:, 1:].to(torch.float64)

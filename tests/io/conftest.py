@@ -15,8 +15,15 @@ from lulcmap.chips import ChipPlan
 from lulcmap.grid import Grid
 from lulcmap.legend import load_legend
 
-ANCILLARY = ("elevation", "slope", "evapotranspiration", "precipitation", "temp_ave",
-             "temp_max", "temp_min")
+ANCILLARY = (
+    "elevation",
+    "slope",
+    "evapotranspiration",
+    "precipitation",
+    "temp_ave",
+    "temp_max",
+    "temp_min",
+)
 
 
 def make_prediction(
@@ -37,8 +44,11 @@ def make_prediction(
     legend = load_legend("sipna")
     rng = np.random.default_rng(seed)
     rows, cols = shape
-    scene = Grid(CRS.from_user_input(crs), Affine(10.0, 0.0, 400_000.0, 0.0, -10.0, 4_200_000.0),
-                 (rows * stride - stride // 3, cols * stride - stride // 4))
+    scene = Grid(
+        CRS.from_user_input(crs),
+        Affine(10.0, 0.0, 400_000.0, 0.0, -10.0, 4_200_000.0),
+        (rows * stride - stride // 3, cols * stride - stride // 4),
+    )
     plan = ChipPlan(scene, chip_size=chip_size, stride=stride)
     assert plan.shape == shape
     grid = plan.cell_grid
@@ -60,15 +70,26 @@ def make_prediction(
     ds = xr.Dataset(
         data,
         coords={
-            "x": x, "y": y, "class_n1": legend.names("N1"), "class_n2": legend.names("N2"),
-            "chip_left": ("x", b[0, :, 0]), "chip_right": ("x", b[0, :, 2]),
-            "chip_bottom": ("y", b[:, 0, 1]), "chip_top": ("y", b[:, 0, 3]),
+            "x": x,
+            "y": y,
+            "class_n1": legend.names("N1"),
+            "class_n2": legend.names("N2"),
+            "chip_left": ("x", b[0, :, 0]),
+            "chip_right": ("x", b[0, :, 2]),
+            "chip_bottom": ("y", b[:, 0, 1]),
+            "chip_top": ("y", b[:, 0, 3]),
         },
         attrs={
-            "model_id": "test-model", "model_version": "1.2.3", "weights_sha256": "ab" * 32,
-            "legend": legend.id, "chip_size": chip_size, "stride": stride,
-            "lulcmap_version": "0.1.0", "ancillary": list(ancillary),
-            "n_cells": np.int64(rows * cols), "scene": {"path": "scene.tif", "shape": [1, 2]},
+            "model_id": "test-model",
+            "model_version": "1.2.3",
+            "weights_sha256": "ab" * 32,
+            "legend": legend.id,
+            "chip_size": chip_size,
+            "stride": stride,
+            "lulcmap_version": "0.1.0",
+            "ancillary": list(ancillary),
+            "n_cells": np.int64(rows * cols),
+            "scene": {"path": "scene.tif", "shape": [1, 2]},
         },
     )
     return ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)

@@ -73,8 +73,10 @@ _QUANTIFICATION = {
       </QUANTIFICATION_VALUES_LIST>""",
     "L1C": """      <QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>""",
 }
-_OFFSET_TAGS = {"L2A": ("BOA_ADD_OFFSET_VALUES_LIST", "BOA_ADD_OFFSET"),
-                "L1C": ("Radiometric_Offset_List", "RADIO_ADD_OFFSET")}
+_OFFSET_TAGS = {
+    "L2A": ("BOA_ADD_OFFSET_VALUES_LIST", "BOA_ADD_OFFSET"),
+    "L1C": ("Radiometric_Offset_List", "RADIO_ADD_OFFSET"),
+}
 
 _MTD_TL = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <n1:Level-{n}_Tile_ID
@@ -102,8 +104,14 @@ def product_name(level: Literal["L2A", "L1C"] = "L2A") -> str:
     return f"S2A_MSI{level}_{DATATAKE}_N0400_R096_T19GCP_20220201T180000"
 
 
-def write_safe(folder: Path, dn: Mapping[str, np.ndarray], *, level: Literal["L2A", "L1C"] = "L2A",
-               baseline: str = "04.00", add_offset: int | None = -1000) -> Path:
+def write_safe(
+    folder: Path,
+    dn: Mapping[str, np.ndarray],
+    *,
+    level: Literal["L2A", "L1C"] = "L2A",
+    baseline: str = "04.00",
+    add_offset: int | None = -1000,
+) -> Path:
     """Write ``<folder>/<product>.SAFE`` with the given 10 m digital numbers; returns the .SAFE.
 
     ``dn`` maps band names (``B02``, ``B03``, ``B04``, ``B08``; L2A also ``AOT``, ``WVP``) to square
@@ -122,18 +130,36 @@ def write_safe(folder: Path, dn: Mapping[str, np.ndarray], *, level: Literal["L2
     for band in BANDS_10M[level]:
         values = np.asarray(dn.get(band, np.zeros((size, size))), np.uint16)
         _write_jp2(safe / f"{relative}{TILE_PREFIX}_{band}{suffix}.jp2", values)
-    images = "\n".join(f"{' ' * 12}<IMAGE_FILE>{relative}{TILE_PREFIX}_{b}{suffix}</IMAGE_FILE>"
-                       for b in BANDS_10M[level])
+    images = "\n".join(
+        f"{' ' * 12}<IMAGE_FILE>{relative}{TILE_PREFIX}_{b}{suffix}</IMAGE_FILE>"
+        for b in BANDS_10M[level]
+    )
     group, tag = _OFFSET_TAGS[level]
-    offsets = "" if add_offset is None else (
-        f"      <{group}>\n" + "\n".join(f'        <{tag} band_id="{i}">{add_offset}</{tag}>'
-                                        for i in range(13)) + f"\n      </{group}>")
+    offsets = (
+        ""
+        if add_offset is None
+        else (
+            f"      <{group}>\n"
+            + "\n".join(f'        <{tag} band_id="{i}">{add_offset}</{tag}>' for i in range(13))
+            + f"\n      </{group}>"
+        )
+    )
     n = level[1:]  # "2A" / "1C"
-    (safe / f"MTD_MSI{level}.xml").write_text(_MTD.format(
-        n=n, short=n, product=product_name(level), baseline=baseline, images=images,
-        quantification=_QUANTIFICATION[level], offsets=offsets), "utf-8")
+    (safe / f"MTD_MSI{level}.xml").write_text(
+        _MTD.format(
+            n=n,
+            short=n,
+            product=product_name(level),
+            baseline=baseline,
+            images=images,
+            quantification=_QUANTIFICATION[level],
+            offsets=offsets,
+        ),
+        "utf-8",
+    )
     (img.parent / "MTD_TL.xml").write_text(
-        _MTD_TL.format(n=n, epsg=EPSG, size=size, ulx=ULX, uly=ULY), "utf-8")
+        _MTD_TL.format(n=n, epsg=EPSG, size=size, ulx=ULX, uly=ULY), "utf-8"
+    )
     return safe
 
 
@@ -148,7 +174,18 @@ def zip_safe(safe: Path) -> Path:
 
 def _write_jp2(path: Path, values: np.ndarray) -> None:
     h, w = values.shape
-    with rasterio.open(path, "w", driver="JP2OpenJPEG", width=w, height=h, count=1,
-                       dtype="uint16", crs=f"EPSG:{EPSG}", transform=north_up(ULX, ULY, 10, 10),
-                       QUALITY=100, REVERSIBLE="YES", RESOLUTIONS=1) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="JP2OpenJPEG",
+        width=w,
+        height=h,
+        count=1,
+        dtype="uint16",
+        crs=f"EPSG:{EPSG}",
+        transform=north_up(ULX, ULY, 10, 10),
+        QUALITY=100,
+        REVERSIBLE="YES",
+        RESOLUTIONS=1,
+    ) as ds:
         ds.write(values, 1)

@@ -54,13 +54,26 @@ def known_dn(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return np.rint(target / 255 * 0.3 * 1e4).astype(np.uint16)
 
 
-def write_tif(path: Path, bands: np.ndarray, *, crs: str | None = "EPSG:32630",
-              transform: Affine | None = None, nodata: float | None = None,
-              descriptions: tuple[str, ...] | None = None) -> Path:
+def write_tif(
+    path: Path,
+    bands: np.ndarray,
+    *,
+    crs: str | None = "EPSG:32630",
+    transform: Affine | None = None,
+    nodata: float | None = None,
+    descriptions: tuple[str, ...] | None = None,
+) -> Path:
     count, h, w = bands.shape
-    profile = {"driver": "GTiff", "width": w, "height": h, "count": count, "dtype": bands.dtype,
-               "crs": crs, "transform": transform or north_up(*ORIGIN, 10, 10),
-               "nodata": nodata}
+    profile = {
+        "driver": "GTiff",
+        "width": w,
+        "height": h,
+        "count": count,
+        "dtype": bands.dtype,
+        "crs": crs,
+        "transform": transform or north_up(*ORIGIN, 10, 10),
+        "nodata": nodata,
+    }
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(bands)
         for i, d in enumerate(descriptions or (), start=1):
@@ -85,10 +98,12 @@ def reflectance_tif(tmp_path_factory: pytest.TempPathFactory, dn: np.ndarray) ->
 
 
 # -- radiometry ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("rgb_bands", ["B04,B03,B02", "3,2,1", "b4, b3, b2", (3, 2, 1),
-                                       ["B04", 2, "1"]])
-def test_reflectance_to_uint8_matches_the_formula(reflectance_tif: Path, dn: np.ndarray,
-                                                  rgb_bands: str | Sequence[int | str]) -> None:
+@pytest.mark.parametrize(
+    "rgb_bands", ["B04,B03,B02", "3,2,1", "b4, b3, b2", (3, 2, 1), ["B04", 2, "1"]]
+)
+def test_reflectance_to_uint8_matches_the_formula(
+    reflectance_tif: Path, dn: np.ndarray, rgb_bands: str | Sequence[int | str]
+) -> None:
     scene = open_scene(reflectance_tif, rgb_bands=rgb_bands, radiometry=RADIOMETRY)
     rgb, valid = scene.read_strip(0, H)
     assert rgb.dtype == np.uint8 and rgb.shape == (3, H, W) and valid.shape == (H, W)
@@ -100,11 +115,13 @@ def test_reflectance_to_uint8_matches_the_formula(reflectance_tif: Path, dn: np.
 
 
 def test_uint8_scene_of_the_same_values_reads_identically(
-        tmp_path: Path, reflectance_tif: Path, dn: np.ndarray) -> None:
+    tmp_path: Path, reflectance_tif: Path, dn: np.ndarray
+) -> None:
     tc = write_tif(tmp_path / "truecolour.tif", expected_uint8(dn[[2, 1, 0]]))
     rgb8, valid8 = open_scene(tc, radiometry=RADIOMETRY).read_strip(0, H)
-    rgb16, valid16 = open_scene(reflectance_tif, rgb_bands="3,2,1",
-                                radiometry=RADIOMETRY).read_strip(0, H)
+    rgb16, valid16 = open_scene(
+        reflectance_tif, rgb_bands="3,2,1", radiometry=RADIOMETRY
+    ).read_strip(0, H)
     np.testing.assert_array_equal(rgb8, rgb16)
     np.testing.assert_array_equal(valid8, valid16)
 
@@ -118,8 +135,9 @@ def test_offset_shifts_reflectance(reflectance_tif: Path, dn: np.ndarray) -> Non
 
 
 def test_card_reflectance_max_and_explicit_scale(reflectance_tif: Path, dn: np.ndarray) -> None:
-    scene = open_scene(reflectance_tif, rgb_bands="3,2,1", scale=2e-4,
-                       radiometry=Radiometry(reflectance_max=0.6))
+    scene = open_scene(
+        reflectance_tif, rgb_bands="3,2,1", scale=2e-4, radiometry=Radiometry(reflectance_max=0.6)
+    )
     rgb, _ = scene.read_strip(0, H)  # doubling both scale and reflectance_max changes nothing
     np.testing.assert_array_equal(rgb, expected_uint8(dn[[2, 1, 0]]))
 
@@ -137,8 +155,9 @@ def test_float_reflectance_scene(tmp_path: Path, dn: np.ndarray) -> None:
     refl = (dn[[2, 1, 0]] * 1e-4).astype(np.float64)
     refl[:, 5, 5] = np.nan
     refl[1, 6, 6] = np.nan  # one NaN band is enough to invalidate a pixel
-    scene = open_scene(write_tif(tmp_path / "refl.tif", refl), rgb_bands="1,2,3",
-                       radiometry=RADIOMETRY)
+    scene = open_scene(
+        write_tif(tmp_path / "refl.tif", refl), rgb_bands="1,2,3", radiometry=RADIOMETRY
+    )
     assert scene.scale == (1.0,) * 3
     rgb, valid = scene.read_strip(0, H)
     assert not valid[5, 5] and not valid[6, 6] and valid.sum() == H * W - 2
@@ -148,8 +167,9 @@ def test_float_reflectance_scene(tmp_path: Path, dn: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("form", ["COG", "VRT", "zip"])
-def test_other_gdal_formats(tmp_path: Path, reflectance_tif: Path, dn: np.ndarray,
-                            form: str) -> None:
+def test_other_gdal_formats(
+    tmp_path: Path, reflectance_tif: Path, dn: np.ndarray, form: str
+) -> None:
     if form == "zip":
         path = tmp_path / "scene.zip"
         with zipfile.ZipFile(path, "w") as zf:
@@ -165,12 +185,14 @@ def test_other_gdal_formats(tmp_path: Path, reflectance_tif: Path, dn: np.ndarra
 # -- validity --------------------------------------------------------------------------------------
 def test_declared_nodata_marks_pixels_invalid(tmp_path: Path, dn: np.ndarray) -> None:
     bands = dn.copy()
-    bands[:, 3, 4] = 65535           # all bands nodata: invalid
-    bands[0, 7, 8] = 65535           # one band only: still valid
-    bands[:, 9, 9] = 0               # all-zero but nodata is declared as 65535: valid
-    scene = open_scene(write_tif(tmp_path / "nd.tif", bands, nodata=65535,
-                                 descriptions=DESCRIPTIONS), rgb_bands="B4,B3,B2",
-                       radiometry=RADIOMETRY)
+    bands[:, 3, 4] = 65535  # all bands nodata: invalid
+    bands[0, 7, 8] = 65535  # one band only: still valid
+    bands[:, 9, 9] = 0  # all-zero but nodata is declared as 65535: valid
+    scene = open_scene(
+        write_tif(tmp_path / "nd.tif", bands, nodata=65535, descriptions=DESCRIPTIONS),
+        rgb_bands="B4,B3,B2",
+        radiometry=RADIOMETRY,
+    )
     rgb, valid = scene.read_strip(0, H)
     assert np.argwhere(~valid).tolist() == [[3, 4]]
     assert (rgb[:, 3, 4] == 0).all() and (rgb[:, ~valid] == 0).all()
@@ -179,17 +201,18 @@ def test_declared_nodata_marks_pixels_invalid(tmp_path: Path, dn: np.ndarray) ->
 
 def test_all_zero_dn_is_fill_without_declared_nodata(tmp_path: Path, dn: np.ndarray) -> None:
     bands = dn.copy()
-    bands[:3, 10:12, :] = 0          # rows 10-11 zero in the three chosen bands
-    bands[2, 13, 0] = 0              # red only: valid
-    scene = open_scene(write_tif(tmp_path / "zeros.tif", bands), rgb_bands="3,2,1",
-                       radiometry=RADIOMETRY)
+    bands[:3, 10:12, :] = 0  # rows 10-11 zero in the three chosen bands
+    bands[2, 13, 0] = 0  # red only: valid
+    scene = open_scene(
+        write_tif(tmp_path / "zeros.tif", bands), rgb_bands="3,2,1", radiometry=RADIOMETRY
+    )
     _, valid = scene.read_strip(0, H)
     assert not valid[10:12].any() and valid[13, 0] and valid.sum() == H * W - 2 * W
 
 
 def test_rgba_alpha_band_is_validity(tmp_path: Path, dn: np.ndarray) -> None:
     rgba = np.concatenate([expected_uint8(dn[[2, 1, 0]]), np.full((1, H, W), 255, np.uint8)])
-    rgba[3, :3, :] = 0                # transparent top rows
+    rgba[3, :3, :] = 0  # transparent top rows
     path = write_tif(tmp_path / "rgba.tif", rgba)
     with rasterio.open(path, "r+") as ds:
         ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
@@ -203,19 +226,24 @@ def test_rgba_alpha_band_is_validity(tmp_path: Path, dn: np.ndarray) -> None:
 
 def test_mask_on_a_coarser_grid(tmp_path: Path, reflectance_tif: Path) -> None:
     labels = np.full((1, H // 2, W // 2), 4, np.uint8)  # SCL 4: vegetation
-    labels[0, 2, 3] = 9                                 # cloud high probability
-    labels[0, 5, 1] = 3                                 # cloud shadow
-    labels[0, 7, 7] = 11                                # snow: kept with mask_values
+    labels[0, 2, 3] = 9  # cloud high probability
+    labels[0, 5, 1] = 3  # cloud shadow
+    labels[0, 7, 7] = 11  # snow: kept with mask_values
     mask = write_tif(tmp_path / "scl_20m.tif", labels, transform=north_up(*ORIGIN, 20, 20))
-    scene = open_scene(reflectance_tif, rgb_bands="3,2,1", radiometry=RADIOMETRY, mask=mask,
-                       mask_values=[3, 8, 9, 10])
+    scene = open_scene(
+        reflectance_tif,
+        rgb_bands="3,2,1",
+        radiometry=RADIOMETRY,
+        mask=mask,
+        mask_values=[3, 8, 9, 10],
+    )
     rgb, valid = scene.read_strip(0, H)
     expected = np.ones((H, W), bool)
     expected[4:6, 6:8] = False
     expected[10:12, 2:4] = False
     np.testing.assert_array_equal(valid, expected)
     assert (rgb[:, ~valid] == 0).all()
-    _, valid_rows = scene.read_strip(5, 6)            # windowed reads agree with whole reads
+    _, valid_rows = scene.read_strip(5, 6)  # windowed reads agree with whole reads
     np.testing.assert_array_equal(valid_rows, expected[5:11])
 
 
@@ -229,16 +257,18 @@ def test_mask_without_values_excludes_nonzero(tmp_path: Path, reflectance_tif: P
 
 
 def test_mask_off_the_scene_is_an_error(tmp_path: Path, reflectance_tif: Path) -> None:
-    far = write_tif(tmp_path / "far.tif", np.zeros((1, 5, 5), np.uint8),
-                    transform=north_up(0, 0, 20, 20))
+    far = write_tif(
+        tmp_path / "far.tif", np.zeros((1, 5, 5), np.uint8), transform=north_up(0, 0, 20, 20)
+    )
     with pytest.raises(CoverageError, match="does not overlap"):
         open_scene(reflectance_tif, rgb_bands="3,2,1", radiometry=RADIOMETRY, mask=far)
 
 
 # -- laziness, threads, record ---------------------------------------------------------------------
 def test_data_is_lazy_with_chip_row_chunks(reflectance_tif: Path, dn: np.ndarray) -> None:
-    scene = open_scene(reflectance_tif, rgb_bands="B04,B03,B02", radiometry=RADIOMETRY,
-                       chunk_rows=16)
+    scene = open_scene(
+        reflectance_tif, rgb_bands="B04,B03,B02", radiometry=RADIOMETRY, chunk_rows=16
+    )
     assert isinstance(scene.data.data, da.Array)
     assert scene.data.dims == ("band", "y", "x")
     assert scene.data.chunks == ((3,), (16, 16, 8), (W,))
@@ -306,12 +336,15 @@ def test_unknown_band_lists_the_bands(reflectance_tif: Path) -> None:
     assert "1: B02; 2: B03; 3: B04; 4: B08" in message
 
 
-@pytest.mark.parametrize(("rgb_bands", "match"), [
-    (None, r"1: B02.*no rgb_bands.*--rgb-bands"),
-    ("5,2,1", r"band 5.*4: B08"),
-    ("3,2", "exactly three"),
-    ("3,2,1,4", "exactly three"),
-])
+@pytest.mark.parametrize(
+    ("rgb_bands", "match"),
+    [
+        (None, r"1: B02.*no rgb_bands.*--rgb-bands"),
+        ("5,2,1", r"band 5.*4: B08"),
+        ("3,2", "exactly three"),
+        ("3,2,1,4", "exactly three"),
+    ],
+)
 def test_band_selection_errors(reflectance_tif: Path, rgb_bands: str | None, match: str) -> None:
     with pytest.raises(BandSelectionError, match=match):
         open_scene(reflectance_tif, rgb_bands=rgb_bands, radiometry=RADIOMETRY)
@@ -333,7 +366,7 @@ def safe_dn() -> dict[str, np.ndarray]:
     # L2A DN of processing baseline >= 04.00 carry +1000: reflectance = DN / 10000 - 0.1
     bands = {b: known_dn(rng, (SAFE_SIZE, SAFE_SIZE)) + 1000 for b in ("B02", "B03", "B04", "B08")}
     for b in ("B02", "B03", "B04"):
-        bands[b][:2, :] = 0           # the no-data fill along the top rows
+        bands[b][:2, :] = 0  # the no-data fill along the top rows
     return bands
 
 
@@ -343,8 +376,9 @@ def safe(tmp_path_factory: pytest.TempPathFactory, safe_dn: dict[str, np.ndarray
 
 
 @pytest.mark.parametrize("form", ["folder", "zip", "mtd"])
-def test_safe_opens_with_default_bands_and_offset(safe: Path, safe_dn: dict[str, np.ndarray],
-                                                  form: str) -> None:
+def test_safe_opens_with_default_bands_and_offset(
+    safe: Path, safe_dn: dict[str, np.ndarray], form: str
+) -> None:
     path = {"folder": safe, "zip": zip_safe(safe), "mtd": safe / "MTD_MSIL2A.xml"}[form]
     scene = open_scene(path, radiometry=RADIOMETRY)
     assert scene.driver == "SENTINEL2"
@@ -370,14 +404,14 @@ def test_safe_band_names_and_explicit_offset(safe: Path, safe_dn: dict[str, np.n
         open_scene(safe, rgb_bands="B05,B03,B02", radiometry=RADIOMETRY)
 
 
-def test_safe_before_baseline_4_has_no_offset(tmp_path: Path,
-                                              safe_dn: dict[str, np.ndarray]) -> None:
+def test_safe_before_baseline_4_has_no_offset(
+    tmp_path: Path, safe_dn: dict[str, np.ndarray]
+) -> None:
     old = write_safe(tmp_path, safe_dn, baseline="02.09", add_offset=None)
     assert open_scene(old, radiometry=RADIOMETRY).offset == (0.0,) * 3
 
 
-def test_l1c_product_reads_radio_add_offset(tmp_path: Path,
-                                            safe_dn: dict[str, np.ndarray]) -> None:
+def test_l1c_product_reads_radio_add_offset(tmp_path: Path, safe_dn: dict[str, np.ndarray]) -> None:
     l1c = write_safe(tmp_path, safe_dn, level="L1C")
     scene = open_scene(zip_safe(l1c), radiometry=RADIOMETRY)
     assert scene.gdal_path.startswith("SENTINEL2_L1C:") and scene.band_names == ["B4", "B3", "B2"]

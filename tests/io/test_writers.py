@@ -64,8 +64,9 @@ def test_percent_ties_go_to_the_lower_class_and_noise_is_renormalised() -> None:
 
 
 @given(st.integers(0, 2**32 - 1))
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_encode_levels_n1_is_the_exact_sum_of_n2(prediction, seed: int) -> None:
     ds = prediction((3, 4), seed=seed, ancillary=())
     p = encode_levels(ds, LEGEND)
@@ -169,7 +170,11 @@ def test_run_json_converts_numpy_types(tmp_path: Path) -> None:
     record = {"n": np.int64(3), "t": np.float32(0.5), "a": np.arange(2), "p": tmp_path}
     write_run_json(record, tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text()) == {
-        "n": 3, "t": 0.5, "a": [0, 1], "p": str(tmp_path)}
+        "n": 3,
+        "t": 0.5,
+        "a": [0, 1],
+        "p": str(tmp_path),
+    }
 
 
 # -- atomic outputs ---------------------------------------------------------------------------
@@ -189,8 +194,9 @@ def test_existing_output_without_overwrite_is_refused_untouched(tmp_path: Path, 
     assert [p.name for p in tmp_path.iterdir()] == ["s_N2.tif"]
 
 
-def test_failure_leaves_no_final_names_and_no_staging(tmp_path: Path, prediction,
-                                                      monkeypatch) -> None:
+def test_failure_leaves_no_final_names_and_no_staging(
+    tmp_path: Path, prediction, monkeypatch
+) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 

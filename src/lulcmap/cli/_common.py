@@ -49,8 +49,13 @@ def progress_bar(quiet: bool, label: str) -> Iterator[Callable[[int, int], None]
     if quiet:
         yield None
         return
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("cells"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(label, total=None)
 

@@ -1,4 +1,4 @@
-"""``lulcmap demo``: the embedded demo (pipelines/demo.yaml) on a synthetic area with known truth."""
+"""``lulcmap demo``: the embedded demo (pipelines/demo.yaml), a synthetic area with known truth."""
 
 from __future__ import annotations
 

@@ -45,9 +45,11 @@ def models(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            f"{r['id']} {r['version']}", f"{r['legend']} {'+'.join(map(str, r['levels']))}",  # type: ignore[call-overload]
+            f"{r['id']} {r['version']}",
+            f"{r['legend']} {'+'.join(map(str, r['levels']))}",  # type: ignore[call-overload]
             f"{r['pixel_size_m']:g} m pixels, {r['chip_size']} px chips",
-            str(r["radiometry"]), ", ".join(map(str, r["ancillary"])),  # type: ignore[call-overload]
+            str(r["radiometry"]),
+            ", ".join(map(str, r["ancillary"])),  # type: ignore[call-overload]
             str(r["training_data"]),
         )
     Console().print(table)

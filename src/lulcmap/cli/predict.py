@@ -25,8 +25,9 @@ def _mask_values(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise ConfigError(f"--mask-values must be comma-separated integers such as 3,8,9,10, "
-                          f"got {text!r}") from None
+        raise ConfigError(
+            f"--mask-values must be comma-separated integers such as 3,8,9,10, got {text!r}"
+        ) from None
 
 
 def _report(paths: dict[str, Path], seconds: float, quiet: bool) -> None:
@@ -39,29 +40,47 @@ def _report(paths: dict[str, Path], seconds: float, quiet: bool) -> None:
 
 @user_errors
 def predict(
-    scene: Path = typer.Argument(..., help="Scene: GeoTIFF/COG/VRT, or Sentinel-2 SAFE folder/.zip."),
+    scene: Path = typer.Argument(
+        ..., help="Scene: GeoTIFF/COG/VRT, or Sentinel-2 SAFE folder/.zip."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if missing)."),
     dem: Path | None = typer.Option(None, "--dem", help="DEM raster, any CRS and resolution."),
     climate: Path | None = typer.Option(
-        None, "--climate", help="Folder with one raster per climate variable, <variable>.tif."),
+        None, "--climate", help="Folder with one raster per climate variable, <variable>.tif."
+    ),
     climate_var: list[str] = typer.Option(
-        [], "--climate-var", help="NAME=PATH for one climate variable (repeatable)."),
-    model: str = typer.Option("demo-synthetic", "--model", "-m",
-                              help="Shipped model id (see `lulcmap models`) or a card path."),
+        [], "--climate-var", help="NAME=PATH for one climate variable (repeatable)."
+    ),
+    model: str = typer.Option(
+        "demo-synthetic",
+        "--model",
+        "-m",
+        help="Shipped model id (see `lulcmap models`) or a card path.",
+    ),
     stride: int = typer.Option(224, "--stride", help="Output cell size in scene pixels."),
     rgb_bands: str | None = typer.Option(
-        None, "--rgb-bands", help="Red,green,blue as 1-based indexes (4,3,2) or names (B04,B03,B02)."),
+        None,
+        "--rgb-bands",
+        help="Red,green,blue as 1-based indexes (4,3,2) or names (B04,B03,B02).",
+    ),
     scale: float | None = typer.Option(
-        None, "--scale", help="Reflectance per digital number (default 1/10000 for integer DNs)."),
+        None, "--scale", help="Reflectance per digital number (default 1/10000 for integer DNs)."
+    ),
     offset: float | None = typer.Option(
-        None, "--offset", help="Reflectance offset added after scaling (e.g. -0.1)."),
+        None, "--offset", help="Reflectance offset added after scaling (e.g. -0.1)."
+    ),
     boa_offset: bool = typer.Option(
-        False, "--boa-offset", help="Apply the -1000 DN offset of L2A processing baseline >= 04.00."),
-    mask: Path | None = typer.Option(None, "--mask", help="Raster of pixels to exclude (e.g. SCL)."),
+        False, "--boa-offset", help="Apply the -1000 DN offset of L2A processing baseline >= 04.00."
+    ),
+    mask: Path | None = typer.Option(
+        None, "--mask", help="Raster of pixels to exclude (e.g. SCL)."
+    ),
     mask_values: str | None = typer.Option(
-        None, "--mask-values", help="Mask values to exclude, e.g. 3,8,9,10 (default: non-zero)."),
+        None, "--mask-values", help="Mask values to exclude, e.g. 3,8,9,10 (default: non-zero)."
+    ),
     min_valid: float = typer.Option(
-        0.5, "--min-valid", help="Cells whose chip has a smaller valid fraction become nodata."),
+        0.5, "--min-valid", help="Cells whose chip has a smaller valid fraction become nodata."
+    ),
     batch_size: int = typer.Option(64, "--batch-size", help="Chips per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     stem: str | None = typer.Option(None, "--stem", help="Output name stem (default: scene name)."),
@@ -74,12 +93,23 @@ def predict(
     if boa_offset and offset is not None:
         raise ConfigError("give either --boa-offset or --offset, not both")
     data = {
-        "scene": scene, "out": out, "dem": dem, "climate": climate,
-        "climate_vars": dict(parse_climate_var(v) for v in climate_var), "model": model,
-        "stride": stride, "rgb_bands": rgb_bands, "scale": scale,
-        "offset": BOA_OFFSET if boa_offset else offset, "mask": mask,
-        "mask_values": _mask_values(mask_values), "min_valid_fraction": min_valid,
-        "batch_size": batch_size, "device": device, "stem": stem, "overwrite": overwrite,
+        "scene": scene,
+        "out": out,
+        "dem": dem,
+        "climate": climate,
+        "climate_vars": dict(parse_climate_var(v) for v in climate_var),
+        "model": model,
+        "stride": stride,
+        "rgb_bands": rgb_bands,
+        "scale": scale,
+        "offset": BOA_OFFSET if boa_offset else offset,
+        "mask": mask,
+        "mask_values": _mask_values(mask_values),
+        "min_valid_fraction": min_valid,
+        "batch_size": batch_size,
+        "device": device,
+        "stem": stem,
+        "overwrite": overwrite,
     }
     cfg = validate(PredictConfig, data, source="lulcmap predict")
     start = time.perf_counter()
@@ -91,7 +121,9 @@ def predict(
 @user_errors
 def run(
     config: Path = typer.Argument(..., help="A YAML run config, e.g. pipelines/demo.yaml."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Override the config's output folder."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Override the config's output folder."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:

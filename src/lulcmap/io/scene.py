@@ -82,7 +82,8 @@ def _resolve(path: str | Path) -> tuple[str, bool]:
     p = Path(text).expanduser()
     if not p.exists():
         raise InputNotFoundError(
-            f"scene {p} does not exist; check the path (relative paths start at {Path.cwd()})")
+            f"scene {p} does not exist; check the path (relative paths start at {Path.cwd()})"
+        )
     p = p.resolve()
     if p.is_dir():
         for name in SAFE_METADATA_FILES:
@@ -91,7 +92,8 @@ def _resolve(path: str | Path) -> tuple[str, bool]:
         raise NotARasterError(
             f"scene {p} is a folder but not a Sentinel-2 .SAFE product (no "
             f"{' or '.join(SAFE_METADATA_FILES)} inside); pass a raster file, a .SAFE folder "
-            "or its .zip")
+            "or its .zip"
+        )
     if _is_mtd(p.name):
         return _safe_subdataset(str(p)), True
     if p.suffix.lower() == ".zip":
@@ -110,7 +112,8 @@ def _is_mtd(name: str) -> bool:
 def _resolve_zip(p: Path) -> tuple[str, bool]:
     if not zipfile.is_zipfile(p):
         raise NotARasterError(
-            f"scene {p} ends in .zip but is not a zip archive; pass the raster itself")
+            f"scene {p} ends in .zip but is not a zip archive; pass the raster itself"
+        )
     with zipfile.ZipFile(p) as zf:
         files = [n for n in zf.namelist() if not n.endswith("/")]
     mtds = sorted((n for n in files if _is_mtd(n)), key=lambda n: n.count("/"))
@@ -121,7 +124,8 @@ def _resolve_zip(p: Path) -> tuple[str, bool]:
     shown = ", ".join(files[:5]) + (", ..." if len(files) > 5 else "")
     raise NotARasterError(
         f"scene {p} is a zip without a Sentinel-2 product inside ({len(files)} files: {shown}); "
-        f"pass the raster inside it as /vsizip/{p}/<file>")
+        f"pass the raster inside it as /vsizip/{p}/<file>"
+    )
 
 
 def _safe_subdataset(mtd: str) -> str:
@@ -133,12 +137,14 @@ def _safe_subdataset(mtd: str) -> str:
         raise NotARasterError(
             f"Sentinel-2 product {mtd} cannot be opened by GDAL's SENTINEL2 driver "
             f"({_first_line(exc)}); check the product is complete (GRANULE/*/MTD_TL.xml and "
-            "IMG_DATA present)") from None
+            "IMG_DATA present)"
+        ) from None
     tens = [s for s in subdatasets if ":10m:" in s]
     if not tens:
         raise NotARasterError(
             f"Sentinel-2 product {mtd} has no 10 m subdataset (found {subdatasets or 'none'}); "
-            "check the product is complete, or pass a 10 m band raster instead")
+            "check the product is complete, or pass a 10 m band raster instead"
+        )
     if len(tens) > 1:
         logger.info("%s spans several UTM zones; reading %s", mtd, tens[0])
     return tens[0]
@@ -159,8 +165,9 @@ def _band_label(ds: DatasetReader, i: int) -> str:
 
 
 def _listing(ds: DatasetReader) -> str:
-    return "; ".join(f"{i}: {ds.descriptions[i - 1] or '(no description)'}"
-                     for i in range(1, ds.count + 1))
+    return "; ".join(
+        f"{i}: {ds.descriptions[i - 1] or '(no description)'}" for i in range(1, ds.count + 1)
+    )
 
 
 def _tokens(rgb_bands: str | Sequence[int | str], listing: str) -> list[int | str]:
@@ -170,13 +177,15 @@ def _tokens(rgb_bands: str | Sequence[int | str], listing: str) -> list[int | st
         if isinstance(item, bool) or not isinstance(item, (int, np.integer, str)) or item == "":
             raise BandSelectionError(
                 f"rgb_bands must be three band numbers or names, got {rgb_bands!r}; "
-                f"pass e.g. --rgb-bands 3,2,1 (bands here: {listing})")
+                f"pass e.g. --rgb-bands 3,2,1 (bands here: {listing})"
+            )
         text = str(item).strip()
         out.append(int(text) if text.isdigit() else text)
     if len(out) != 3:
         raise BandSelectionError(
             f"rgb_bands needs exactly three bands (red, green, blue), got {rgb_bands!r}; "
-            f"pass e.g. --rgb-bands 3,2,1 (bands here: {listing})")
+            f"pass e.g. --rgb-bands 3,2,1 (bands here: {listing})"
+        )
     return out
 
 
@@ -186,11 +195,15 @@ def _find(ds: DatasetReader, token: int | str, name: str, listing: str) -> int:
             return token
         raise BandSelectionError(
             f"rgb_bands names band {token}, but scene {name} has bands {listing}; "
-            "pass --rgb-bands with three of those numbers or names, red first")
+            "pass --rgb-bands with three of those numbers or names, red first"
+        )
     key, interp = _key(token), _RGB_INTERP.get(token.upper())
-    hits = [i for i in range(1, ds.count + 1)
-            if key in {_key(ds.descriptions[i - 1] or ""), _key(ds.tags(i).get("BANDNAME", ""))}
-            or (ds.descriptions[i - 1] or "").strip().upper() == token.strip().upper()]
+    hits = [
+        i
+        for i in range(1, ds.count + 1)
+        if key in {_key(ds.descriptions[i - 1] or ""), _key(ds.tags(i).get("BANDNAME", ""))}
+        or (ds.descriptions[i - 1] or "").strip().upper() == token.strip().upper()
+    ]
     if not hits and interp is not None:
         hits = [i for i, ci in enumerate(ds.colorinterp, start=1) if ci == interp]
     if len(hits) == 1:
@@ -198,11 +211,13 @@ def _find(ds: DatasetReader, token: int | str, name: str, listing: str) -> int:
     problem = "lacks" if not hits else f"has several bands matching ({hits})"
     raise BandSelectionError(
         f"rgb_bands names {token!r}, which scene {name} {problem}; its bands are {listing}; "
-        "pass --rgb-bands with three of those numbers or names, red first (e.g. 3,2,1)")
+        "pass --rgb-bands with three of those numbers or names, red first (e.g. 3,2,1)"
+    )
 
 
-def _select_bands(ds: DatasetReader, rgb_bands: str | Sequence[int | str] | None, *,
-                  is_safe: bool, name: str) -> tuple[int, int, int]:
+def _select_bands(
+    ds: DatasetReader, rgb_bands: str | Sequence[int | str] | None, *, is_safe: bool, name: str
+) -> tuple[int, int, int]:
     listing = _listing(ds)
     if rgb_bands is None and is_safe:
         rgb_bands = SAFE_DEFAULT_BANDS
@@ -216,21 +231,30 @@ def _select_bands(ds: DatasetReader, rgb_bands: str | Sequence[int | str] | None
         raise BandSelectionError(
             f"scene {name} has {ds.count} {ds.dtypes[0]} band(s) ({listing}) and no rgb_bands; "
             "say which are red, green and blue with --rgb-bands, e.g. --rgb-bands 3,2,1 "
-            "or --rgb-bands B04,B03,B02")
+            "or --rgb-bands B04,B03,B02"
+        )
     red, green, blue = (_find(ds, t, name, listing) for t in _tokens(rgb_bands, listing))
     return red, green, blue
 
 
 # -- radiometry ------------------------------------------------------------------------------------
-def _reflectance(ds: DatasetReader, bands: tuple[int, int, int], dtype: np.dtype, *,
-                 scale: float | None, offset: float | None, is_safe: bool, name: str,
-                 ) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+def _reflectance(
+    ds: DatasetReader,
+    bands: tuple[int, int, int],
+    dtype: np.dtype,
+    *,
+    scale: float | None,
+    offset: float | None,
+    is_safe: bool,
+    name: str,
+) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
     """Per-band ``(scale, offset)`` giving reflectance, or ``(None, None)`` for 8-bit scenes."""
     if dtype == np.uint8:
         if scale is not None or offset is not None:
             raise ConfigError(
                 f"scene {name} is 8-bit and taken as already in the model's radiometry, so "
-                "scale/offset do not apply; drop --scale/--offset or pass the reflectance scene")
+                "scale/offset do not apply; drop --scale/--offset or pass the reflectance scene"
+            )
         return None, None
     for label, value in (("scale", scale), ("offset", offset)):
         if value is not None and not math.isfinite(value):
@@ -257,8 +281,12 @@ def _reflectance(ds: DatasetReader, bands: tuple[int, int, int], dtype: np.dtype
         offsets = tuple(_safe_offset(ds.tags(b), quant) for b in bands)
         baseline = tags.get("PROCESSING_BASELINE", "")
         if not any(offsets) and baseline >= "04.00":
-            logger.warning("%s has processing baseline %s but no BOA/RADIO_ADD_OFFSET metadata; "
-                           "pass offset=-0.1 if its DN carry the +1000 offset", name, baseline)
+            logger.warning(
+                "%s has processing baseline %s but no BOA/RADIO_ADD_OFFSET metadata; "
+                "pass offset=-0.1 if its DN carry the +1000 offset",
+                name,
+                baseline,
+            )
     elif declared:
         offsets = tuple(float(ds.offsets[i]) for i in idx)
     else:
@@ -277,12 +305,14 @@ def _scene_grid(ds: DatasetReader, name: str) -> Grid:
     if ds.crs is None and (ds.gcps[0] or ds.rpcs):
         raise InputDataError(
             f"scene {name} is georeferenced by GCPs/RPCs, not a grid; warp it first, e.g. "
-            f"`gdalwarp -t_srs EPSG:32630 {name} scene_warped.tif`")
+            f"`gdalwarp -t_srs EPSG:32630 {name} scene_warped.tif`"
+        )
     t = ds.transform
     if ds.crs is not None and (t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0):
         raise InputDataError(
             f"scene {name} is not north-up (geotransform {tuple(t)[:6]}); lulcmap needs rows "
-            f"running north to south, so warp it first, e.g. `gdalwarp {name} scene_north_up.tif`")
+            f"running north to south, so warp it first, e.g. `gdalwarp {name} scene_north_up.tif`"
+        )
     return Grid.from_dataset(ds, name="scene")  # MissingCRSError when there is no CRS
 
 
@@ -318,9 +348,17 @@ def _open_mask(mask: Path, grid: Grid) -> Callable[[ExitStack], Any]:
         src = stack.enter_context(_quiet_open(str(mask)))
         if (src.crs, src.transform, src.shape) == (grid.crs, grid.transform, grid.shape):
             return src
-        return stack.enter_context(WarpedVRT(
-            src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-            resampling=Resampling.nearest))
+        return stack.enter_context(
+            WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=Resampling.nearest,
+            )
+        )
+
     return opener
 
 
@@ -331,14 +369,17 @@ def _check_mask(mask: Path, grid: Grid) -> None:
         with gdal_env(), _quiet_open(str(mask)) as src:
             mgrid = Grid.from_dataset(src, name="mask")
     except RasterioIOError:
-        raise NotARasterError(f"mask {mask} is not a raster GDAL can read; pass e.g. the SCL band "
-                              "(.jp2/.tif) of the scene") from None
+        raise NotARasterError(
+            f"mask {mask} is not a raster GDAL can read; pass e.g. the SCL band "
+            "(.jp2/.tif) of the scene"
+        ) from None
     left, bottom, right, top = transform_bounds(mgrid.crs, grid.crs, *mgrid.bounds)
     s_left, s_bottom, s_right, s_top = grid.bounds
     if left >= s_right or right <= s_left or bottom >= s_top or top <= s_bottom:
         raise CoverageError(
             f"mask {mask} does not overlap the scene (mask bounds {(left, bottom, right, top)} "
-            f"vs scene {grid.bounds} in the scene CRS); pass the mask of this scene")
+            f"vs scene {grid.bounds} in the scene CRS); pass the mask of this scene"
+        )
 
 
 def _open_lazy(gdal_path: str, chunk_rows: int) -> Any:
@@ -346,7 +387,8 @@ def _open_lazy(gdal_path: str, chunk_rows: int) -> Any:
     with warnings.catch_warnings():  # affine's `*` deprecation, raised inside rioxarray
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         return rioxarray.open_rasterio(
-            gdal_path, chunks={"band": 1, "y": chunk_rows, "x": -1}, lock=False, cache=False)
+            gdal_path, chunks={"band": 1, "y": chunk_rows, "x": -1}, lock=False, cache=False
+        )
 
 
 # -- the scene -------------------------------------------------------------------------------------
@@ -392,8 +434,10 @@ class Scene:
         several threads at once (each thread reads through its own GDAL handle).
         """
         if height < 1 or row_off < 0 or row_off + height > self.grid.height:
-            raise ValueError(f"strip rows {row_off}:{row_off + height} are outside the scene's "
-                             f"{self.grid.height} rows")
+            raise ValueError(
+                f"strip rows {row_off}:{row_off + height} are outside the scene's "
+                f"{self.grid.height} rows"
+            )
         window = Window(0, row_off, self.grid.width, height)
         with gdal_env():
             ds = self._reader.get()
@@ -403,8 +447,9 @@ class Scene:
         valid = self._valid(dn, alpha, labels)
         return self._to_uint8(dn, valid), valid
 
-    def _valid(self, dn: np.ndarray, alpha: np.ndarray | None,
-               labels: np.ndarray | None) -> np.ndarray:
+    def _valid(
+        self, dn: np.ndarray, alpha: np.ndarray | None, labels: np.ndarray | None
+    ) -> np.ndarray:
         floating = np.issubdtype(dn.dtype, np.floating)
         invalid = np.isnan(dn).any(axis=0) if floating else np.zeros(dn.shape[1:], bool)
         if alpha is not None:
@@ -443,8 +488,12 @@ class Scene:
             "width": self.grid.width,
             "height": self.grid.height,
             "dtype": str(self.dtype),
-            "bands": {"red": self.band_names[0], "green": self.band_names[1],
-                      "blue": self.band_names[2], "indexes": list(self.band_indexes)},
+            "bands": {
+                "red": self.band_names[0],
+                "green": self.band_names[1],
+                "blue": self.band_names[2],
+                "indexes": list(self.band_indexes),
+            },
             "radiometry": "8-bit, used as is" if self.scale is None else "reflectance stretch",
             "reflectance_max": self.radiometry.reflectance_max,
             "scale": None if self.scale is None else list(self.scale),
@@ -513,16 +562,22 @@ def open_scene(
         with gdal_env(), _quiet_open(gdal_path) as ds:
             if ds.count == 0:
                 subs = ", ".join(ds.subdatasets[:3]) or "none"
-                raise NotARasterError(f"scene {name} holds no raster bands (subdatasets: {subs}); "
-                                      "pass one subdataset, e.g. the first listed")
+                raise NotARasterError(
+                    f"scene {name} holds no raster bands (subdatasets: {subs}); "
+                    "pass one subdataset, e.g. the first listed"
+                )
             grid = _scene_grid(ds, name)
             bands = _select_bands(ds, rgb_bands, is_safe=is_safe, name=name)
             dtype = np.result_type(*(ds.dtypes[b - 1] for b in bands))
-            scales, offsets = _reflectance(ds, bands, dtype, scale=scale, offset=offset,
-                                           is_safe=is_safe, name=name)
+            scales, offsets = _reflectance(
+                ds, bands, dtype, scale=scale, offset=offset, is_safe=is_safe, name=name
+            )
             names = [_band_label(ds, b) for b in bands]
-            nodata = (ds.nodatavals[bands[0] - 1], ds.nodatavals[bands[1] - 1],
-                      ds.nodatavals[bands[2] - 1])
+            nodata = (
+                ds.nodatavals[bands[0] - 1],
+                ds.nodatavals[bands[1] - 1],
+                ds.nodatavals[bands[2] - 1],
+            )
             driver = ds.driver
             flags = ds.mask_flag_enums[bands[0] - 1]
             gdal_mask = MaskFlags.alpha in flags or MaskFlags.per_dataset in flags
@@ -530,7 +585,8 @@ def open_scene(
     except RasterioIOError as exc:
         raise NotARasterError(
             f"scene {name} is not a raster GDAL can read ({_first_line(exc)}); pass a "
-            "GeoTIFF/COG/VRT/JP2 or a Sentinel-2 .SAFE folder, .zip or MTD xml") from None
+            "GeoTIFF/COG/VRT/JP2 or a Sentinel-2 .SAFE folder, .zip or MTD xml"
+        ) from None
     if mask is not None:
         mask = Path(mask)
         _check_mask(mask, grid)
@@ -538,11 +594,22 @@ def open_scene(
     data = data.assign_coords(band_name=("band", names))
     data.attrs["long_name"] = tuple(names)
     return Scene(
-        path=path, gdal_path=gdal_path, driver=driver, grid=grid, dtype=np.dtype(dtype),
-        band_names=names, band_indexes=bands, nodata=nodata, gdal_mask=gdal_mask,
-        radiometry=radiometry, scale=scales, offset=offsets, mask=mask,
+        path=path,
+        gdal_path=gdal_path,
+        driver=driver,
+        grid=grid,
+        dtype=np.dtype(dtype),
+        band_names=names,
+        band_indexes=bands,
+        nodata=nodata,
+        gdal_mask=gdal_mask,
+        radiometry=radiometry,
+        scale=scales,
+        offset=offsets,
+        mask=mask,
         mask_values=None if mask_values is None else tuple(int(v) for v in mask_values),
-        data=data, _reader=_PerThread(lambda stack: stack.enter_context(_quiet_open(gdal_path))),
+        data=data,
+        _reader=_PerThread(lambda stack: stack.enter_context(_quiet_open(gdal_path))),
         _mask_reader=None if mask is None else _PerThread(_open_mask(mask, grid)),
     )
 

@@ -43,8 +43,15 @@ NODATA = 255
 """uint8 nodata of the percent COGs (valid percents are 0-100)."""
 PERCENT_SCALE = 0.01
 """Band scale of the percent COGs: readers that apply scales get fractions."""
-TAG_KEYS = ("model_id", "model_version", "weights_sha256", "legend", "chip_size", "stride",
-            "lulcmap_version")
+TAG_KEYS = (
+    "model_id",
+    "model_version",
+    "weights_sha256",
+    "legend",
+    "chip_size",
+    "stride",
+    "lulcmap_version",
+)
 """Dataset attrs copied into the COG tags."""
 
 
@@ -63,8 +70,9 @@ def percent_largest_remainder(fractions: np.ndarray, axis: int = 0) -> np.ndarra
     total = f.sum(axis=0)
     valid = finite & (total > 0)
     if np.any(finite & ~valid):
-        logger.warning("%d cells have all-zero fractions; writing them as nodata",
-                       int(np.sum(finite & ~valid)))
+        logger.warning(
+            "%d cells have all-zero fractions; writing them as nodata", int(np.sum(finite & ~valid))
+        )
     scaled = f / np.where(valid, total, 1.0) * 100.0
     floor = np.floor(scaled)
     missing = np.clip(100.0 - floor.sum(axis=0), 0, f.shape[0])
@@ -117,16 +125,26 @@ def write_cog(
     deflate, internal tiles, AVERAGE overviews (halved while the smaller side exceeds a tile).
     """
     if percent.dtype != np.uint8 or percent.shape != (len(class_names), *grid.shape):
-        raise ValueError(f"expected uint8 percents of shape {(len(class_names), *grid.shape)}, "
-                         f"got {percent.dtype} {percent.shape}")
+        raise ValueError(
+            f"expected uint8 percents of shape {(len(class_names), *grid.shape)}, "
+            f"got {percent.dtype} {percent.shape}"
+        )
     count, (height, width) = len(class_names), grid.shape
     block = _blocksize(grid.shape)
     profile = cog_profiles.get("deflate")
     # MINISBLACK: GTiff would read 3-4 uint8 bands as RGB(A), the 4th (e.g. N1) as an alpha mask.
     profile.update(blockxsize=block, blockysize=block, photometric="MINISBLACK")
-    src_profile = {"driver": "GTiff", "count": count, "height": height, "width": width,
-                   "dtype": "uint8", "crs": grid.crs, "transform": grid.transform,
-                   "nodata": NODATA, "photometric": "MINISBLACK"}
+    src_profile = {
+        "driver": "GTiff",
+        "count": count,
+        "height": height,
+        "width": width,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": NODATA,
+        "photometric": "MINISBLACK",
+    }
     with gdal_env(), MemoryFile() as mem:
         with mem.open(**src_profile) as tmp:
             tmp.write(percent)
@@ -136,9 +154,15 @@ def write_cog(
             tmp.offsets = (0.0,) * count
             tmp.update_tags(**{k: str(v) for k, v in tags.items()})
         with mem.open() as src:
-            cog_translate(src, str(path), profile, nodata=NODATA, quiet=True,
-                          overview_resampling="average",
-                          overview_level=get_maximum_overview_level(width, height, minsize=block))
+            cog_translate(
+                src,
+                str(path),
+                profile,
+                nodata=NODATA,
+                quiet=True,
+                overview_resampling="average",
+                overview_level=get_maximum_overview_level(width, height, minsize=block),
+            )
     logger.info("wrote %s (%d bands, %dx%d)", path, count, height, width)
     return Path(path)
 
@@ -147,14 +171,22 @@ def _grid_of(ds: xr.Dataset) -> Grid:
     return Grid(CRS.from_user_input(ds.rio.crs), ds.rio.transform(), (ds.sizes["y"], ds.sizes["x"]))
 
 
-def write_cogs(ds: xr.Dataset, out_dir: str | os.PathLike[str], stem: str, *,
-               legend: Legend) -> list[Path]:
+def write_cogs(
+    ds: xr.Dataset, out_dir: str | os.PathLike[str], stem: str, *, legend: Legend
+) -> list[Path]:
     """Write ``<stem>_N1.tif`` and ``<stem>_N2.tif`` (uint8 percent COGs) into ``out_dir``."""
     grid, percents = _grid_of(ds), encode_levels(ds, legend)
     base = {k: ds.attrs[k] for k in TAG_KEYS if ds.attrs.get(k) is not None}
-    return [write_cog(percents[level], Path(out_dir) / f"{stem}_{level}.tif", grid=grid,
-                      class_names=legend.names(level), tags={**base, "level": level})
-            for level in ("N1", "N2")]
+    return [
+        write_cog(
+            percents[level],
+            Path(out_dir) / f"{stem}_{level}.tif",
+            grid=grid,
+            class_names=legend.names(level),
+            tags={**base, "level": level},
+        )
+        for level in ("N1", "N2")
+    ]
 
 
 # -- Zarr -------------------------------------------------------------------------------------
@@ -185,8 +217,11 @@ def write_zarr(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     for name in list(out.data_vars):
         mine = [c for c in coords if set(out[c].dims) <= set(out[name].dims)]
         fill = np.nan if np.issubdtype(out[name].dtype, np.floating) else None
-        out[name].encoding = {"_FillValue": fill, "grid_mapping": "spatial_ref",
-                              "coordinates": " ".join(["spatial_ref", *mine])}
+        out[name].encoding = {
+            "_FillValue": fill,
+            "grid_mapping": "spatial_ref",
+            "coordinates": " ".join(["spatial_ref", *mine]),
+        }
     for name in [*coords, "x", "y"]:
         out[name].encoding = {"_FillValue": None}
     # Format 2: consolidated metadata and fixed-width strings are in its spec (not yet in v3's).
@@ -206,13 +241,23 @@ def write_table(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     cells = shapely.box(
         np.minimum(xa, xb), np.minimum(ya, yb), np.maximum(xa, xb), np.maximum(ya, yb)
     )
-    chips = shapely.box(ds["chip_left"].values[cols], ds["chip_bottom"].values[rows],
-                        ds["chip_right"].values[cols], ds["chip_top"].values[rows])
-    flat = {name: ds[name].transpose("y", "x").values.ravel()
-            for name in [*ds.attrs.get("ancillary", []), "valid_fraction"]}
+    chips = shapely.box(
+        ds["chip_left"].values[cols],
+        ds["chip_bottom"].values[rows],
+        ds["chip_right"].values[cols],
+        ds["chip_top"].values[rows],
+    )
+    flat = {
+        name: ds[name].transpose("y", "x").values.ravel()
+        for name in [*ds.attrs.get("ancillary", []), "valid_fraction"]
+    }
     valid = np.isfinite(ds["N2"].transpose("y", "x", "class_n2").values).all(axis=-1).ravel()
-    table: dict[str, Any] = {"row": rows.astype(np.int32), "col": cols.astype(np.int32), **flat,
-                             "valid": valid}
+    table: dict[str, Any] = {
+        "row": rows.astype(np.int32),
+        "col": cols.astype(np.int32),
+        **flat,
+        "valid": valid,
+    }
     for level in ("N1", "N2"):
         values = ds[level].transpose(f"class_{level.lower()}", "y", "x").values.astype(np.float32)
         for name, band in zip(ds[f"class_{level.lower()}"].values, values, strict=True):
@@ -260,8 +305,9 @@ def _commit(staging: Path, out_dir: Path, names: list[str]) -> None:
 
 
 @contextmanager
-def atomic_outputs(out_dir: str | os.PathLike[str], names: Iterable[str], *,
-                   overwrite: bool = False) -> Iterator[Path]:
+def atomic_outputs(
+    out_dir: str | os.PathLike[str], names: Iterable[str], *, overwrite: bool = False
+) -> Iterator[Path]:
     """Stage outputs in ``out_dir/.lulcmap-tmp-*/`` and move them into place only on success.
 
     Raises :class:`OutputExistsError` up front if an output exists and ``overwrite`` is false.
@@ -271,8 +317,9 @@ def atomic_outputs(out_dir: str | os.PathLike[str], names: Iterable[str], *,
     out, names = Path(out_dir), list(names)
     existing = [str(out / n) for n in names if (out / n).exists() or (out / n).is_symlink()]
     if existing and not overwrite:
-        raise OutputExistsError(f"outputs already exist: {', '.join(existing)}; "
-                                "pass --overwrite to replace them")
+        raise OutputExistsError(
+            f"outputs already exist: {', '.join(existing)}; pass --overwrite to replace them"
+        )
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".lulcmap-tmp-", dir=out))
@@ -292,12 +339,24 @@ def atomic_outputs(out_dir: str | os.PathLike[str], names: Iterable[str], *,
 
 def output_names(stem: str) -> dict[str, str]:
     """File names of one prediction's outputs, by kind."""
-    return {"N1": f"{stem}_N1.tif", "N2": f"{stem}_N2.tif", "zarr": f"{stem}.zarr",
-            "table": f"{stem}_chips.parquet", "run": f"{stem}.run.json"}
+    return {
+        "N1": f"{stem}_N1.tif",
+        "N2": f"{stem}_N2.tif",
+        "zarr": f"{stem}.zarr",
+        "table": f"{stem}_chips.parquet",
+        "run": f"{stem}.run.json",
+    }
 
 
-def write_outputs(ds: xr.Dataset, out_dir: str | os.PathLike[str], stem: str, *, legend: Legend,
-                  run_record: dict[str, Any], overwrite: bool = False) -> dict[str, Path]:
+def write_outputs(
+    ds: xr.Dataset,
+    out_dir: str | os.PathLike[str],
+    stem: str,
+    *,
+    legend: Legend,
+    run_record: dict[str, Any],
+    overwrite: bool = False,
+) -> dict[str, Path]:
     """Write all outputs of one prediction atomically; returns their final paths by kind."""
     names = output_names(stem)
     with atomic_outputs(out_dir, names.values(), overwrite=overwrite) as staging:

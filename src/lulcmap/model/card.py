@@ -125,14 +125,20 @@ def read_card(path: str | Path) -> ModelCard:
     """Read and validate a card (YAML or JSON); its weights path is resolved next to it."""
     path = Path(path)
     if not path.is_file():
-        raise InputNotFoundError(f"model card {path} does not exist; give a card file or a model name")
+        raise InputNotFoundError(
+            f"model card {path} does not exist; give a card file or a model name"
+        )
     try:
         data = yaml.safe_load(path.read_text("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ModelCardError(f"model card {path} is not YAML/JSON ({exc.__class__.__name__}); "
-                             "a card is a text file like models/demo-synthetic/card.yaml") from None
+        raise ModelCardError(
+            f"model card {path} is not YAML/JSON ({exc.__class__.__name__}); "
+            "a card is a text file like models/demo-synthetic/card.yaml"
+        ) from None
     if not isinstance(data, dict):
-        raise ModelCardError(f"model card {path} must be a mapping of fields, got {type(data).__name__}")
+        raise ModelCardError(
+            f"model card {path} must be a mapping of fields, got {type(data).__name__}"
+        )
     try:
         card = ModelCard.model_validate(data)
     except ValidationError as exc:
@@ -147,8 +153,11 @@ def read_card(path: str | Path) -> ModelCard:
 
 def write_card(card: ModelCard, path: str | Path) -> None:
     path = Path(path)
-    text = (json.dumps(card.to_dict(), indent=2) if path.suffix == ".json"
-            else yaml.safe_dump(card.to_dict(), sort_keys=False, allow_unicode=True))
+    text = (
+        json.dumps(card.to_dict(), indent=2)
+        if path.suffix == ".json"
+        else yaml.safe_dump(card.to_dict(), sort_keys=False, allow_unicode=True)
+    )
     path.write_text(text, "utf-8")
 
 
@@ -163,10 +172,19 @@ def verify_weights(card: ModelCard) -> Path:
 
         raise WeightsHashError(
             f"weights {wpath.name} have sha256 {digest[:12]}… but card {card.id} expects "
-            f"{card.weights.sha256[:12]}…; use the weights the card was written for, or update the card"
+            f"{card.weights.sha256[:12]}…; use the weights the card was written for, "
+            "or update the card"
         )
     return wpath
 
 
-__all__ = ["AncillaryVar", "InputSpec", "ModelCard", "Radiometry", "read_card", "sha256_file",
-           "verify_weights", "write_card"]
+__all__ = [
+    "AncillaryVar",
+    "InputSpec",
+    "ModelCard",
+    "Radiometry",
+    "read_card",
+    "sha256_file",
+    "verify_weights",
+    "write_card",
+]

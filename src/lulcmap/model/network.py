@@ -23,8 +23,9 @@ from torch import nn
 
 def _conv(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, k, stride=s, padding=(k - 1) // 2 if s == 1 else (k - s + 1) // 2,
-                  bias=False),
+        nn.Conv2d(
+            cin, cout, k, stride=s, padding=(k - 1) // 2 if s == 1 else (k - s + 1) // 2, bias=False
+        ),
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
     )
@@ -55,11 +56,19 @@ class LulcNet(nn.Module):
         anc_std: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
+        self.image_mean: torch.Tensor
+        self.image_std: torch.Tensor
+        self.anc_mean: torch.Tensor
+        self.anc_std: torch.Tensor
         w0, w1, w2, w3 = widths
         self.n_classes = n_classes
         self.n_ancillary = n_ancillary
-        self.register_buffer("image_mean", torch.tensor(image_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("image_std", torch.tensor(image_std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "image_mean", torch.tensor(image_mean).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "image_std", torch.tensor(image_std).view(1, 3, 1, 1), persistent=False
+        )
         am = torch.tensor(anc_mean if anc_mean is not None else [0.0] * n_ancillary)
         sd = torch.tensor(anc_std if anc_std is not None else [1.0] * n_ancillary)
         self.register_buffer("anc_mean", am.view(1, -1), persistent=False)
@@ -72,14 +81,18 @@ class LulcNet(nn.Module):
         self.local_head = nn.Conv2d(w1, n_classes, 1)
         if n_ancillary:
             self.anc_mlp = nn.Sequential(
-                nn.Linear(n_ancillary, anc_hidden), nn.ReLU(inplace=True),
-                nn.Linear(anc_hidden, anc_hidden), nn.ReLU(inplace=True),
+                nn.Linear(n_ancillary, anc_hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(anc_hidden, anc_hidden),
+                nn.ReLU(inplace=True),
             )
         fused = w3 + (anc_hidden if n_ancillary else 0)
         self.bias_head = nn.Linear(fused, n_classes)
         self.presence_head = nn.Linear(fused, n_classes)
 
-    def forward(self, image: torch.Tensor, ancillary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, image: torch.Tensor, ancillary: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(abundance (N, C) summing to 1, presence logits (N, C))``."""
         x = image.float().div_(255.0).sub_(self.image_mean).div_(self.image_std)
         fine = self.stage1(self.stem(x))

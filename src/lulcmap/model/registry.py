@@ -77,8 +77,9 @@ class TorchModel:
         return abundance
 
 
-def load_model(model: str | Path | ModelCard | None = None, *, device: str | torch.device = "cpu"
-               ) -> TorchModel:
+def load_model(
+    model: str | Path | ModelCard | None = None, *, device: str | torch.device = "cpu"
+) -> TorchModel:
     """Resolve a card, verify its weights' sha256, and load them (safetensors, never pickle)."""
     card = resolve_card(model)
     weights = verify_weights(card)
@@ -96,5 +97,12 @@ def load_model(model: str | Path | ModelCard | None = None, *, device: str | tor
     return TorchModel(card, net, dev)
 
 
-__all__ = ["DEFAULT_MODEL", "TorchModel", "build_network", "list_models", "load_model",
-           "models_dir", "resolve_card"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "TorchModel",
+    "build_network",
+    "list_models",
+    "load_model",
+    "models_dir",
+    "resolve_card",
+]
