@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 import yaml
 from rasterio.transform import from_origin
@@ -224,3 +225,12 @@ def test_real_process_prints_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0 and "missing.tif" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_cuda_asked_for_without_cuda(small_world: dict[str, Path], tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the error path is for machines without it")
+    out = tmp_path / "out"
+    assert_clean_failure(*invoke(*base_args(small_world, out), "--device", "cuda"), out, "CUDA")

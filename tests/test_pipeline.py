@@ -132,3 +132,24 @@ def test_real_patagonia_subset_end_to_end(data_dir: Path, tmp_path: Path) -> Non
     assert ds["valid_fraction"].values.min() > 0.99
     paths = write_outputs(ds, tmp_path / "out", "patagonia", legend=LEGEND, run_record={})
     assert cog_validate(str(paths["N2"]))[0]
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_sentinel2_safe_equals_its_8bit_rendering(tmp_path: Path, as_zip: bool) -> None:
+    """An L2A SAFE (baseline 04.00, -1000 DN offset read from its metadata) maps exactly like
+    the 8-bit GeoTIFF its digital numbers were made from."""
+    from lulcmap.testing import synthetic_world, write_world
+    from lulcmap.testing.safe import EPSG, ULX, ULY, write_safe, zip_safe
+
+    world = synthetic_world((300, 300), seed=5, crs=f"EPSG:{EPSG}", origin=(ULX, ULY))
+    inputs = write_world(world, tmp_path / "world")
+    refl = world.rgb.astype(float) / 255 * 0.3  # the demo model's stretch, inverted
+    dn = np.round(refl * 10000).astype(np.uint16) + 1000
+    safe = write_safe(tmp_path, {"B04": dn[0], "B03": dn[1], "B02": dn[2]})
+    scene = zip_safe(safe) if as_zip else safe
+    common = {"dem": inputs["dem"], "climate": inputs["climate"], "device": "cpu"}
+    from_safe = predict(scene, **common)
+    from_tif = predict(inputs["scene"], **common)
+    assert from_safe.attrs["scene"]["driver"] == "SENTINEL2"
+    np.testing.assert_allclose(from_safe["N2"].values, from_tif["N2"].values, atol=1e-6)
+    assert from_safe.rio.crs.to_epsg() == EPSG

@@ -19,7 +19,7 @@ import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp
 from rasterio.shutil import copy as rio_copy
-from safe_factory import (  # tests/io is on sys.path (rootdir import mode)
+from lulcmap.testing.safe import (
     north_up,
     write_safe,
     zip_safe,

@@ -46,7 +46,7 @@ def setup_logging(quiet: bool, verbose: bool = False) -> None:
 @contextmanager
 def progress_bar(quiet: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
     """A cells progress bar on stderr; ``None`` (no bar) with ``--quiet`` or no terminal."""
-    if quiet:
+    if quiet or not err_console.is_terminal:
         yield None
         return
     columns = (
