@@ -142,11 +142,13 @@ def run_predict(paths: dict[str, Path], out: Path, device: str) -> dict[str, flo
     peak_kb = int(proc.stdout.strip().splitlines()[-1])
     record = json.loads((out / "scene.run.json").read_text())
     cells = record["counts"]["cells"]
+    sc = record["inputs"]["scene"]
+    km2 = sc["width"] * sc["height"] * sc["pixel_size"][0] * sc["pixel_size"][1] / 1e6
     return {
         "wall_s": wall,
         "cells": cells,
         "chips_per_s": cells / wall,
-        "km2_per_s": cells * 2.24**2 / wall,
+        "km2_per_s": km2 / wall,
         "peak_rss_mb": peak_kb / 1024,
         "inference_s": record["timings_s"]["inference_s"],
         "ancillary_s": record["timings_s"]["ancillary_s"],
