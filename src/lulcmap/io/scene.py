@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import dask
 import numpy as np
 import rasterio
 import rioxarray
@@ -439,10 +440,13 @@ class Scene:
                 f"{self.grid.height} rows"
             )
         window = Window(0, row_off, self.grid.width, height)
+        # The pixels come through rioxarray's dask array (chunks of whole chip rows), computed
+        # in the calling thread: the engine already reads in a background thread of its own.
+        with dask.config.set(scheduler="synchronous"):
+            dn = np.asarray(self.data[:, row_off : row_off + height, :].values)
         with gdal_env():
-            ds = self._reader.get()
-            dn = ds.read(list(self.band_indexes), window=window)
-            alpha = ds.read_masks(self.band_indexes[0], window=window) if self.gdal_mask else None
+            ds = self._reader.get() if self.gdal_mask else None
+            alpha = ds.read_masks(self.band_indexes[0], window=window) if ds else None
             labels = self._mask_reader.get().read(1, window=window) if self._mask_reader else None
         valid = self._valid(dn, alpha, labels)
         return self._to_uint8(dn, valid), valid
