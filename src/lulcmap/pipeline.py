@@ -25,7 +25,7 @@ from lulcmap.ancillary import compute_ancillary
 from lulcmap.chips import ChipPlan
 from lulcmap.config import PredictConfig
 from lulcmap.errors import ConfigError, InputNotFoundError, OutputExistsError
-from lulcmap.inference import EngineOptions, InferenceResult, run_inference
+from lulcmap.inference import EngineOptions, run_inference
 from lulcmap.io.climate import find_climate
 from lulcmap.io.scene import Scene, open_scene
 from lulcmap.io.writers import write_outputs
@@ -95,22 +95,28 @@ def _ancillary(
     return compute_ancillary(plan, variables=names, dem=dem, climate=grids)
 
 
-def _dataset(
+def prediction_dataset(
     plan: ChipPlan,
-    result: InferenceResult,
+    n2: np.ndarray,
+    valid_fraction: np.ndarray,
     anc: Mapping[str, np.ndarray],
+    *,
     card: ModelCard,
     legend: Legend,
 ) -> xr.Dataset:
+    """The dataset ``predict`` returns (and the writers consume), from per-cell arrays.
+
+    ``n2`` is ``(classes, rows, cols)`` fractions with NaN on cells not predicted; N1 is the
+    legend's sum of N2. Chip footprints, class names, model identity and the CRS are attached.
+    """
     grid = plan.cell_grid
     x, y = grid.xy_centres()
     bounds = plan.chip_bounds()
-    n2 = result.fractions
     n1 = legend.aggregate(n2, axis=0)
     data_vars: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
         "N1": (("class_n1", "y", "x"), n1.astype(np.float32)),
         "N2": (("class_n2", "y", "x"), n2.astype(np.float32)),
-        "valid_fraction": (("y", "x"), result.valid_fraction),
+        "valid_fraction": (("y", "x"), valid_fraction.astype(np.float32)),
     }
     for name, values in anc.items():
         data_vars[name] = (("y", "x"), values.astype(np.float32))
@@ -210,7 +216,9 @@ def predict(
         scn, plan, anc_arr, net, n_classes=len(legend.n2), options=opts, on_row=on_row
     )
     t["inference_s"] = time.perf_counter() - start
-    ds = _dataset(plan, result, anc, card, legend)
+    ds = prediction_dataset(
+        plan, result.fractions, result.valid_fraction, anc, card=card, legend=legend
+    )
     ds.attrs.update(
         n_cells=plan.n_cells,
         n_predicted=result.n_predicted,
@@ -244,24 +252,8 @@ def run_predict(
     check_outputs_free(cfg.out, stem, cfg.overwrite)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    ds = predict(
-        cfg.scene,
-        dem=cfg.dem,
-        climate=cfg.climate,
-        climate_vars=cfg.climate_vars,
-        model=cfg.model,
-        stride=cfg.stride,
-        rgb_bands=cfg.rgb_bands,
-        scale=cfg.scale,
-        offset=cfg.offset,
-        mask=cfg.mask,
-        mask_values=cfg.mask_values,
-        min_valid_fraction=cfg.min_valid_fraction,
-        batch_size=cfg.batch_size,
-        device=cfg.device,
-        on_progress=on_progress,
-        timings=timings,
-    )
+    options = cfg.model_dump(exclude={"scene", "out", "stem", "overwrite"})
+    ds = predict(cfg.scene, **options, on_progress=on_progress, timings=timings)
     timings["total_before_write_s"] = time.perf_counter() - start
     record = run_record(cfg, ds, timings)
     from lulcmap.model.registry import resolve_card
@@ -311,4 +303,11 @@ def run_record(
     }
 
 
-__all__ = ["check_outputs_free", "output_paths", "predict", "resolve_device", "run_predict"]
+__all__ = [
+    "check_outputs_free",
+    "output_paths",
+    "predict",
+    "prediction_dataset",
+    "resolve_device",
+    "run_predict",
+]

@@ -14,6 +14,8 @@ from rasterio.crs import CRS
 from lulcmap.chips import ChipPlan
 from lulcmap.grid import Grid
 from lulcmap.legend import load_legend
+from lulcmap.model.card import ModelCard, Weights
+from lulcmap.pipeline import prediction_dataset
 
 ANCILLARY = (
     "elevation",
@@ -51,48 +53,18 @@ def make_prediction(
     )
     plan = ChipPlan(scene, chip_size=chip_size, stride=stride)
     assert plan.shape == shape
-    grid = plan.cell_grid
     n2 = rng.dirichlet(np.full(len(legend.n2), 0.4), size=shape).astype(np.float32)
     n2 = np.moveaxis(n2, -1, 0)  # float32 sums are 1 only up to rounding
     invalid = rng.random(shape) < invalid_fraction
     invalid[0, 0], invalid[0, 1] = True, False
     n2[:, invalid] = np.nan
     valid_fraction = np.where(invalid, rng.uniform(0, 0.5, shape), rng.uniform(0.5, 1, shape))
-    data = {
-        "N2": (("class_n2", "y", "x"), n2),
-        "N1": (("class_n1", "y", "x"), legend.aggregate(n2, axis=0)),
-        "valid_fraction": (("y", "x"), valid_fraction.astype(np.float32)),
-    }
-    for name in ancillary:
-        data[name] = (("y", "x"), rng.normal(100, 30, shape).astype(np.float32))
-    x, y = grid.xy_centres()
-    b = plan.chip_bounds()
-    ds = xr.Dataset(
-        data,
-        coords={
-            "x": x,
-            "y": y,
-            "class_n1": legend.names("N1"),
-            "class_n2": legend.names("N2"),
-            "chip_left": ("x", b[0, :, 0]),
-            "chip_right": ("x", b[0, :, 2]),
-            "chip_bottom": ("y", b[:, 0, 1]),
-            "chip_top": ("y", b[:, 0, 3]),
-        },
-        attrs={
-            "model_id": "test-model",
-            "model_version": "1.2.3",
-            "weights_sha256": "ab" * 32,
-            "legend": legend.id,
-            "chip_size": chip_size,
-            "stride": stride,
-            "lulcmap_version": "0.1.0",
-            "ancillary": list(ancillary),
-            "n_cells": np.int64(rows * cols),
-            "scene": {"path": "scene.tif", "shape": [1, 2]},
-        },
-    )
-    return ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+    anc = {name: rng.normal(100, 30, shape).astype(np.float32) for name in ancillary}
+    card = ModelCard(id="test-model", version="1.2.3", weights=Weights(file="-", sha256="ab" * 32))
+    ds = prediction_dataset(plan, n2, valid_fraction, anc, card=card, legend=legend)
+    ds.attrs.update(n_cells=np.int64(rows * cols), scene={"path": "scene.tif", "shape": [1, 2]})
+    ds.attrs["lulcmap_version"] = "0.1.0"
+    return ds
 
 
 @pytest.fixture

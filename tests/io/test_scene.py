@@ -19,11 +19,6 @@ import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp
 from rasterio.shutil import copy as rio_copy
-from lulcmap.testing.safe import (
-    north_up,
-    write_safe,
-    zip_safe,
-)
 
 from lulcmap.errors import (
     BandSelectionError,
@@ -36,6 +31,11 @@ from lulcmap.errors import (
 )
 from lulcmap.io.scene import open_scene
 from lulcmap.model.card import Radiometry
+from lulcmap.testing.safe import (
+    north_up,
+    write_safe,
+    zip_safe,
+)
 
 RADIOMETRY = Radiometry()  # reflectance 0..0.3 -> 1..255
 H, W = 40, 30
