@@ -234,3 +234,14 @@ def test_cuda_asked_for_without_cuda(small_world: dict[str, Path], tmp_path: Pat
         pytest.skip("this machine has CUDA; the error path is for machines without it")
     out = tmp_path / "out"
     assert_clean_failure(*invoke(*base_args(small_world, out), "--device", "cuda"), out, "CUDA")
+
+
+def test_weights_that_do_not_fit_the_card(small_world: dict[str, Path], tmp_path: Path) -> None:
+    card = _copy_model(tmp_path)
+    data = yaml.safe_load(card.read_text())
+    data["architecture"] = {"widths": [16, 32, 64, 96]}  # not what the weights were trained as
+    card.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    assert_clean_failure(
+        *invoke(*base_args(small_world, out), "--model", card), out, "do not fit", "architecture"
+    )

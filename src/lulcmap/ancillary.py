@@ -48,6 +48,8 @@ MAX_GRID_SIDE = 4000
 """Largest side of an ancillary grid (4000 x 4000 float64 = 128 MB per array)."""
 MARGIN_PIXELS = 2
 """Source pixels read beyond the scene, so slope and bilinear warping have neighbours."""
+GROUP_PIXELS = 4096
+"""Side (scene pixels) of the tiles :func:`footprint_ancillary` groups scattered footprints by."""
 _WGS84 = (6378137.0, 6356752.314245179)  # semi-major, semi-minor axes (m)
 
 PathLike = str | os.PathLike[str]
@@ -76,7 +78,70 @@ def compute_ancillary(
     Returns float64 arrays of shape ``plan.shape`` in ``variables`` order; NaN where a
     footprint holds no valid data.
     """
-    footprints = plan.chip_bounds()
+    return _means(plan, plan.chip_bounds(), variables=variables, dem=dem, climate=climate)
+
+
+def footprint_ancillary(
+    footprints: np.ndarray,
+    crs: CRS,
+    *,
+    variables: Sequence[str],
+    dem: PathLike | None,
+    climate: Mapping[str, PathLike],
+    pixel_size: float,
+    chip_size: int = 224,
+    group_pixels: int = GROUP_PIXELS,
+) -> dict[str, np.ndarray]:
+    """Mean of each ancillary variable over footprints that need not come from one scene.
+
+    ``footprints`` has shape ``(n, 4)``: bounds ``(left, bottom, right, top)`` in ``crs`` (e.g.
+    chips centred on known points). They are grouped by their centre into tiles of
+    ``group_pixels`` x ``group_pixels`` pixels of ``pixel_size``; each group is taken as a scene
+    of ``pixel_size`` pixels covering its footprints and goes through the very steps of
+    :func:`compute_ancillary` (ancillary grid, warping, exact summed-area means), so memory
+    follows the tile, not the spread of the footprints. Returns float64 arrays of shape ``(n,)``
+    in ``variables`` order; NaN where a footprint holds no valid data.
+    """
+    fp = np.asarray(footprints, dtype=np.float64).reshape(-1, 4)
+    out = {name: np.full(len(fp), np.nan) for name in variables}
+    for index, plan in _footprint_groups(fp, crs, pixel_size, chip_size, group_pixels):
+        means = _means(plan, fp[index], variables=variables, dem=dem, climate=climate)
+        for name in variables:
+            out[name][index] = means[name]
+    return out
+
+
+def _footprint_groups(
+    fp: np.ndarray, crs: CRS, pixel_size: float, chip_size: int, group_pixels: int
+) -> list[tuple[np.ndarray, ChipPlan]]:
+    """Footprint indexes per tile, each with a plan whose scene covers those footprints."""
+    tile = group_pixels * pixel_size
+    centres = np.stack([fp[:, 0] + fp[:, 2], fp[:, 1] + fp[:, 3]], axis=1) / 2
+    keys = np.floor(centres / tile).astype(np.int64)
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    groups = []
+    for g in range(int(group.max()) + 1 if len(fp) else 0):
+        index = np.flatnonzero(group.ravel() == g)
+        left, bottom = fp[index, 0].min(), fp[index, 1].min()
+        right, top = fp[index, 2].max(), fp[index, 3].max()
+        shape = (
+            max(1, math.ceil((top - bottom) / pixel_size - 1e-9)),
+            max(1, math.ceil((right - left) / pixel_size - 1e-9)),
+        )
+        scene = Grid(crs, Affine(pixel_size, 0.0, left, 0.0, -pixel_size, top), shape)
+        groups.append((index, ChipPlan(scene, chip_size=chip_size, stride=chip_size)))
+    return groups
+
+
+def _means(
+    plan: ChipPlan,
+    footprints: np.ndarray,
+    *,
+    variables: Sequence[str],
+    dem: PathLike | None,
+    climate: Mapping[str, PathLike],
+) -> dict[str, np.ndarray]:
+    """The means of :func:`compute_ancillary` over ``footprints`` in ``plan``'s scene."""
     values: dict[str, np.ndarray] = {}
     dem_needed = [v for v in variables if v in DEM_VARIABLES]
     if dem_needed:
@@ -284,11 +349,13 @@ def _rect_sums(table: np.ndarray, r0: np.ndarray, c0: np.ndarray, r1: np.ndarray
 __all__ = [
     "DEM_VARIABLES",
     "ELEVATION",
+    "GROUP_PIXELS",
     "MAX_GRID_SIDE",
     "SLOPE",
     "Raster",
     "ancillary_factor",
     "compute_ancillary",
+    "footprint_ancillary",
     "footprint_means",
     "slope_degrees",
     "warp",

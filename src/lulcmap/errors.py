@@ -56,6 +56,10 @@ class ConfigError(LulcmapError, ValueError):
     """A pipeline or run configuration is invalid."""
 
 
+class MissingDependencyError(LulcmapError, ImportError):
+    """An optional package a feature needs is not installed (the message says which extra)."""
+
+
 class InputDataError(LulcmapError, ValueError):
     """Input data are readable but unusable (e.g. no valid pixel)."""
 
@@ -68,6 +72,7 @@ __all__ = [
     "InputNotFoundError",
     "LulcmapError",
     "MissingCRSError",
+    "MissingDependencyError",
     "MissingVariableError",
     "ModelCardError",
     "NotARasterError",

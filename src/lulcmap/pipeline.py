@@ -1,11 +1,14 @@
 """``predict``: a short list of named steps, and ``run_predict`` which also writes the outputs.
 
-card   = load the model (card + verified safetensors)
+card   = load the model (card + verified safetensors or ONNX weights)
 scene  = open the scene lazily, in the card's radiometry
 plan   = plan chips on the scene grid (pure arithmetic)
 anc    = ancillary values per cell from the DEM and climate grids
 result = stream chips through the model
 ds     = an xarray.Dataset on the output grid
+
+The model's card says its level: an N2 model gives N2 and N1 (the legend's sum), an N1 model
+(e.g. the published N1 model through ONNX) gives N1 only, and only N1 is written.
 """
 
 from __future__ import annotations
@@ -28,24 +31,27 @@ from lulcmap.errors import ConfigError, InputNotFoundError, OutputExistsError
 from lulcmap.inference import EngineOptions, run_inference
 from lulcmap.io.climate import find_climate
 from lulcmap.io.scene import Scene, open_scene
-from lulcmap.io.writers import write_outputs
-from lulcmap.legend import Legend
+from lulcmap.io.writers import levels_of, output_names, write_outputs
+from lulcmap.legend import LEVELS, Legend
 from lulcmap.model.card import ModelCard
-from lulcmap.model.registry import load_model
+from lulcmap.model.onnx import OnnxModel
+from lulcmap.model.registry import load_model, resolve_card
 
 log = logging.getLogger(__name__)
 
 
 @runtime_checkable
 class CardedModel(Protocol):
-    """A loaded model with its card (a :class:`TorchModel`, or a test double)."""
+    """A loaded model with its card (a :class:`TorchModel`, an :class:`OnnxModel`, or a test
+    double): abundances ``(N, C)`` at the card's ``output_level``."""
 
     card: ModelCard
 
     def __call__(self, images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor: ...
 
 
-OUTPUT_SUFFIXES = ("_N1.tif", "_N2.tif", ".zarr", "_chips.parquet", ".run.json")
+OUTPUT_SUFFIXES = tuple(output_names("", LEVELS).values())
+"""Suffixes of every output ``predict`` can write; an N1 model's run has no ``_N2.tif``."""
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -95,29 +101,45 @@ def _ancillary(
     return compute_ancillary(plan, variables=names, dem=dem, climate=grids)
 
 
+def _levels(fractions: np.ndarray, level: str, legend: Legend) -> dict[str, np.ndarray]:
+    """``{level: fractions}``, plus N1 as the legend's sum when ``level`` is N2."""
+    n = len(legend.names(level))
+    if fractions.shape[0] != n:
+        raise ValueError(
+            f"expected {level} fractions of {n} classes (legend {legend.id!r}), "
+            f"got {fractions.shape[0]}"
+        )
+    if level == "N1":
+        return {"N1": fractions}
+    return {"N1": legend.aggregate(fractions, axis=0), "N2": fractions}
+
+
 def prediction_dataset(
     plan: ChipPlan,
-    n2: np.ndarray,
+    fractions: np.ndarray,
     valid_fraction: np.ndarray,
     anc: Mapping[str, np.ndarray],
     *,
     card: ModelCard,
     legend: Legend,
+    level: str | None = None,
 ) -> xr.Dataset:
     """The dataset ``predict`` returns (and the writers consume), from per-cell arrays.
 
-    ``n2`` is ``(classes, rows, cols)`` fractions with NaN on cells not predicted; N1 is the
-    legend's sum of N2. Chip footprints, class names, model identity and the CRS are attached.
+    ``fractions`` is ``(classes, rows, cols)`` at ``level`` (default: the card's output level)
+    with NaN on cells not predicted. N2 fractions give ``N2`` and ``N1`` (the legend's sum); N1
+    fractions give ``N1`` only. Chip footprints, class names, model identity, the levels present
+    (``attrs["levels"]``) and the CRS are attached.
     """
     grid = plan.cell_grid
     x, y = grid.xy_centres()
     bounds = plan.chip_bounds()
-    n1 = legend.aggregate(n2, axis=0)
+    levels = _levels(fractions, level or card.output_level, legend)
     data_vars: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
-        "N1": (("class_n1", "y", "x"), n1.astype(np.float32)),
-        "N2": (("class_n2", "y", "x"), n2.astype(np.float32)),
-        "valid_fraction": (("y", "x"), valid_fraction.astype(np.float32)),
+        lv: ((f"class_{lv.lower()}", "y", "x"), values.astype(np.float32))
+        for lv, values in levels.items()
     }
+    data_vars["valid_fraction"] = (("y", "x"), valid_fraction.astype(np.float32))
     for name, values in anc.items():
         data_vars[name] = (("y", "x"), values.astype(np.float32))
     ds = xr.Dataset(
@@ -125,8 +147,7 @@ def prediction_dataset(
         coords={
             "x": x,
             "y": y,
-            "class_n1": legend.names("N1"),
-            "class_n2": legend.names("N2"),
+            **{f"class_{lv.lower()}": legend.names(lv) for lv in levels},
             "chip_left": ("x", bounds[0, :, 0]),
             "chip_right": ("x", bounds[0, :, 2]),
             "chip_bottom": ("y", bounds[:, 0, 1]),
@@ -136,7 +157,9 @@ def prediction_dataset(
             "model_id": card.id,
             "model_version": card.version,
             "weights_sha256": card.weights.sha256,
+            "weights_format": card.weights.format,
             "legend": legend.id,
+            "levels": list(levels),
             "chip_size": plan.chip_size,
             "stride": plan.stride,
             "lulcmap_version": __version__,
@@ -170,7 +193,8 @@ def predict(
 
     Returns an ``xarray.Dataset`` on the output grid (CRS attached) with float32 fractions
     ``N1`` (class_n1, y, x) and ``N2`` (class_n2, y, x) -- NaN on cells not predicted --,
-    ``valid_fraction`` and the ancillary values used. ``on_progress(done, total)`` counts cells.
+    ``valid_fraction`` and the ancillary values used. A model whose card gives only N1 (its
+    ``levels: [N1]``) yields ``N1`` alone. ``on_progress(done, total)`` counts cells.
     """
     t = timings if timings is not None else {}
     clock = time.perf_counter()
@@ -210,10 +234,15 @@ def predict(
         if on_progress is not None:
             on_progress(done[0], plan.n_cells)
 
-    opts = EngineOptions(batch_size=batch_size, min_valid_fraction=min_valid_fraction, device=dev)
+    # onnxruntime takes host arrays and moves them to the GPU itself: keep the batches on the host.
+    feed_device = "cpu" if isinstance(net, OnnxModel) else dev
+    opts = EngineOptions(
+        batch_size=batch_size, min_valid_fraction=min_valid_fraction, device=feed_device
+    )
     start = time.perf_counter()
+    n_classes = len(legend.classes(card.output_level))
     result = run_inference(
-        scn, plan, anc_arr, net, n_classes=len(legend.n2), options=opts, on_row=on_row
+        scn, plan, anc_arr, net, n_classes=n_classes, options=opts, on_row=on_row
     )
     t["inference_s"] = time.perf_counter() - start
     ds = prediction_dataset(
@@ -224,19 +253,22 @@ def predict(
         n_predicted=result.n_predicted,
         n_low_valid=result.n_low_valid,
         n_no_ancillary=result.n_no_ancillary,
-        device=dev,
+        device=net.device.type if isinstance(net, OnnxModel) else dev,
         scene=scn.describe(),
     )
     return ds
 
 
-def output_paths(out: Path, stem: str) -> list[Path]:
-    return [out / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES]
+def output_paths(out: Path, stem: str, levels: Sequence[str] = LEVELS) -> list[Path]:
+    """The outputs of a prediction holding ``levels`` (see :func:`ModelCard.map_levels`)."""
+    return [out / name for name in output_names(stem, levels).values()]
 
 
-def check_outputs_free(out: Path, stem: str, overwrite: bool) -> None:
+def check_outputs_free(
+    out: Path, stem: str, overwrite: bool, *, levels: Sequence[str] = LEVELS
+) -> None:
     """Fail before any work when outputs exist and ``overwrite`` is not set."""
-    existing = [p.name for p in output_paths(out, stem) if p.exists()]
+    existing = [p.name for p in output_paths(out, stem, levels) if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(
             f"{out} already holds {', '.join(existing)}; "
@@ -249,18 +281,16 @@ def run_predict(
 ) -> dict[str, Path]:
     """``predict`` then write every output atomically; returns the written paths."""
     stem = cfg.output_stem
-    check_outputs_free(cfg.out, stem, cfg.overwrite)
+    card = resolve_card(cfg.model)
+    check_outputs_free(cfg.out, stem, cfg.overwrite, levels=card.map_levels)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    options = cfg.model_dump(exclude={"scene", "out", "stem", "overwrite"})
-    ds = predict(cfg.scene, **options, on_progress=on_progress, timings=timings)
+    options = cfg.model_dump(exclude={"scene", "out", "stem", "overwrite", "model"})
+    ds = predict(cfg.scene, model=card, **options, on_progress=on_progress, timings=timings)
     timings["total_before_write_s"] = time.perf_counter() - start
     record = run_record(cfg, ds, timings)
-    from lulcmap.model.registry import resolve_card
-
-    legend = resolve_card(cfg.model).get_legend()
     return write_outputs(
-        ds, cfg.out, stem, legend=legend, run_record=record, overwrite=cfg.overwrite
+        ds, cfg.out, stem, legend=card.get_legend(), run_record=record, overwrite=cfg.overwrite
     )
 
 
@@ -282,7 +312,9 @@ def run_record(
             "id": a["model_id"],
             "version": a["model_version"],
             "weights_sha256": a["weights_sha256"],
+            "weights_format": a.get("weights_format"),
             "legend": a["legend"],
+            "levels": list(levels_of(ds)),
         },
         "options": cfg.model_dump(mode="json"),
         "config_sha256": cfg.digest(),

@@ -248,3 +248,27 @@ def test_staging_folder_is_hidden_in_out_dir(tmp_path: Path) -> None:
         (staging / "a.txt").write_text("a")
         assert not (tmp_path / "a.txt").exists()
     assert (tmp_path / "a.txt").read_text() == "a" and not staging.exists()
+
+
+# -- single-level (N1-only) predictions -------------------------------------------------------
+def test_n1_only_prediction_writes_only_n1(tmp_path: Path, prediction) -> None:
+    ds = prediction((5, 6)).drop_vars(["N2", "class_n2"])
+    assert writers.levels_of(ds) == ("N1",)
+    encoded = encode_levels(ds, LEGEND)
+    assert list(encoded) == ["N1"]
+    np.testing.assert_array_equal(encoded["N1"], percent_largest_remainder(ds["N1"].values))
+    paths = write_outputs(ds, tmp_path, "s", legend=LEGEND, run_record={})
+    assert sorted(paths) == ["N1", "run", "table", "zarr"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "s.run.json",
+        "s.zarr",
+        "s_N1.tif",
+        "s_chips.parquet",
+    ]
+    assert cog_validate(paths["N1"], quiet=True)[0]
+    back = xr.open_zarr(paths["zarr"])
+    assert "N2" not in back and back["class_n1"].values.tolist() == LEGEND.names("N1")
+    gdf = gpd.read_parquet(paths["table"])
+    assert not [c for c in gdf.columns if c.startswith("N2: ")]
+    valid = np.isfinite(ds["N1"].values).all(axis=0).ravel()
+    assert gdf["valid"].tolist() == valid.tolist()

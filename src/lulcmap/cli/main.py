@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lulcmap import __version__
-from lulcmap.cli import demo, models, predict
+from lulcmap.cli import chips, demo, models, predict
 
 app = typer.Typer(
     name="lulcmap",
@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 app.command("predict")(predict.predict)
 app.command("run")(predict.run)
+app.command("chips")(chips.chips)
+app.command("ancillary")(chips.ancillary)
 app.command("demo")(demo.demo)
 app.command("models")(models.models)
 

@@ -1,4 +1,8 @@
-"""``lulcmap models``: the shipped models, for people and (``--json``) for scripts."""
+"""``lulcmap models``: the shipped models, for people and (``--json``) for scripts.
+
+Models shipped without their weights (the published LifeWatch models, which users convert to ONNX
+themselves) are listed too, marked "weights not installed".
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ def summary(card: ModelCard) -> dict[str, object]:
         "version": card.version,
         "legend": card.legend,
         "levels": list(card.levels),
+        "output_level": card.output_level,
+        "map_levels": list(card.map_levels),
         "pixel_size_m": card.input.pixel_size_m,
         "chip_size": card.input.chip_size,
         "bands": list(card.input.bands),
@@ -27,8 +33,17 @@ def summary(card: ModelCard) -> dict[str, object]:
         "ancillary": card.ancillary_names,
         "training_data": str(card.training.get("data", "")),
         "description": card.description,
+        "weights_format": card.weights.format,
+        "weights_installed": card.weights_installed,
+        "weights": str(card.weights_path),
         "card": str(card.path),
     }
+
+
+def _weights_cell(row: dict[str, object]) -> str:
+    if row["weights_installed"]:
+        return str(row["weights_format"])
+    return f"{row['weights_format']}: weights not installed ({row['weights']})"
 
 
 @user_errors
@@ -41,15 +56,17 @@ def models(
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="lulcmap models (use with --model ID, or --model path/to/card.yaml)")
-    for col in ("id", "legend / levels", "input", "radiometry", "ancillary", "training data"):
+    columns = ("id", "legend / levels", "input", "radiometry", "ancillary", "training data")
+    for col in (*columns, "weights"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
             f"{r['id']} {r['version']}",
-            f"{r['legend']} {'+'.join(map(str, r['levels']))}",  # type: ignore[call-overload]
+            f"{r['legend']} {'+'.join(map(str, r['map_levels']))}",  # type: ignore[call-overload]
             f"{r['pixel_size_m']:g} m pixels, {r['chip_size']} px chips",
             str(r["radiometry"]),
             ", ".join(map(str, r["ancillary"])),  # type: ignore[call-overload]
             str(r["training_data"]),
+            _weights_cell(r),
         )
     Console().print(table)

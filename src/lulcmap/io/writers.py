@@ -1,10 +1,12 @@
 """Writers for a prediction: COGs (uint8 percent), Zarr (float32 fractions), GeoParquet, run JSON.
 
 A prediction is an :class:`xarray.Dataset` on the output cell grid with dims ``class_n1``,
-``class_n2``, ``y``, ``x``; data vars ``N2``/``N1`` (float32 fractions, NaN on invalid cells),
+``class_n2``, ``y``, ``x``; data vars ``N1`` and ``N2`` (float32 fractions, NaN on invalid cells),
 ``valid_fraction`` and one ``(y, x)`` variable per name in ``attrs["ancillary"]``; chip footprint
 coords ``chip_left``/``chip_right`` (along ``x``) and ``chip_bottom``/``chip_top`` (along ``y``);
-and the CRS and transform attached with rioxarray. A cell is valid where ``N2`` is finite.
+and the CRS and transform attached with rioxarray. The prediction of an N1-only model has ``N1``
+(and ``class_n1``) only; the writers write the levels present. A cell is valid where the finest
+level present is finite.
 
 Everything is written into a staging folder and moved into place only when all outputs are
 complete (:func:`atomic_outputs`), so nothing partial ever appears under a final name.
@@ -35,7 +37,7 @@ from rio_cogeo.utils import get_maximum_overview_level
 from lulcmap.errors import InputDataError, OutputExistsError
 from lulcmap.grid import Grid
 from lulcmap.io.env import gdal_env
-from lulcmap.legend import Legend
+from lulcmap.legend import LEVELS, Legend
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +87,25 @@ def percent_largest_remainder(fractions: np.ndarray, axis: int = 0) -> np.ndarra
     return np.moveaxis(out, 0, axis)
 
 
+def levels_of(ds: xr.Dataset) -> tuple[str, ...]:
+    """The levels a prediction holds: ``("N1", "N2")``, or ``("N1",)`` for an N1-only model."""
+    levels = tuple(lv for lv in LEVELS if lv in ds.data_vars)
+    if not levels:
+        raise InputDataError(
+            f"prediction has none of the variables {', '.join(LEVELS)}; "
+            "give a dataset made by lulcmap.predict"
+        )
+    return levels
+
+
+def _valid(ds: xr.Dataset) -> np.ndarray:
+    """``(y, x)`` cells where every class of the finest level present is finite."""
+    level = levels_of(ds)[-1]
+    return np.isfinite(ds[level].transpose(f"class_{level.lower()}", "y", "x").values).all(axis=0)
+
+
 def _check_classes(ds: xr.Dataset, legend: Legend) -> None:
-    for level in ("N1", "N2"):
+    for level in levels_of(ds):
         got = [str(n) for n in ds[f"class_{level.lower()}"].values]
         if got != legend.names(level):
             raise InputDataError(
@@ -96,8 +115,13 @@ def _check_classes(ds: xr.Dataset, legend: Legend) -> None:
 
 
 def encode_levels(ds: xr.Dataset, legend: Legend) -> dict[str, np.ndarray]:
-    """uint8 percents ``{"N1": (n1, y, x), "N2": (n2, y, x)}``; N1 = legend sum of N2 percents."""
+    """uint8 percents ``{"N1": (n1, y, x), "N2": (n2, y, x)}``; N1 = legend sum of N2 percents.
+
+    An N1-only prediction gives ``{"N1": ...}``, its own fractions rounded to percents.
+    """
     _check_classes(ds, legend)
+    if "N2" not in ds.data_vars:
+        return {"N1": percent_largest_remainder(ds["N1"].transpose("class_n1", "y", "x").values)}
     n2 = percent_largest_remainder(ds["N2"].transpose("class_n2", "y", "x").values, axis=0)
     invalid = n2[0] == NODATA
     n1 = legend.aggregate(np.where(invalid, 0, n2).astype(np.uint16), axis=0)
@@ -174,7 +198,10 @@ def _grid_of(ds: xr.Dataset) -> Grid:
 def write_cogs(
     ds: xr.Dataset, out_dir: str | os.PathLike[str], stem: str, *, legend: Legend
 ) -> list[Path]:
-    """Write ``<stem>_N1.tif`` and ``<stem>_N2.tif`` (uint8 percent COGs) into ``out_dir``."""
+    """Write ``<stem>_N1.tif`` and ``<stem>_N2.tif`` (uint8 percent COGs) into ``out_dir``.
+
+    Only ``<stem>_N1.tif`` for the prediction of an N1-only model.
+    """
     grid, percents = _grid_of(ds), encode_levels(ds, legend)
     base = {k: ds.attrs[k] for k in TAG_KEYS if ds.attrs.get(k) is not None}
     return [
@@ -185,7 +212,7 @@ def write_cogs(
             class_names=legend.names(level),
             tags={**base, "level": level},
         )
-        for level in ("N1", "N2")
+        for level in percents
     ]
 
 
@@ -210,7 +237,10 @@ def write_zarr(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     ``coordinates`` so plain ``open_zarr(...).rio.crs`` finds the CRS.
     """
     out = ds.copy().assign_coords(
-        class_n1=ds["class_n1"].values.astype(str), class_n2=ds["class_n2"].values.astype(str)
+        {
+            f"class_{lv.lower()}": ds[f"class_{lv.lower()}"].values.astype(str)
+            for lv in levels_of(ds)
+        }
     )
     out.attrs = json.loads(json.dumps(ds.attrs, default=_jsonable))
     coords = [str(c) for c in out.coords if c not in out.dims and c != "spatial_ref"]
@@ -251,14 +281,14 @@ def write_table(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         name: ds[name].transpose("y", "x").values.ravel()
         for name in [*ds.attrs.get("ancillary", []), "valid_fraction"]
     }
-    valid = np.isfinite(ds["N2"].transpose("y", "x", "class_n2").values).all(axis=-1).ravel()
+    valid = _valid(ds).ravel()
     table: dict[str, Any] = {
         "row": rows.astype(np.int32),
         "col": cols.astype(np.int32),
         **flat,
         "valid": valid,
     }
-    for level in ("N1", "N2"):
+    for level in levels_of(ds):
         values = ds[level].transpose(f"class_{level.lower()}", "y", "x").values.astype(np.float32)
         for name, band in zip(ds[f"class_{level.lower()}"].values, values, strict=True):
             table[f"{level}: {name}"] = np.where(valid, band.ravel(), np.float32(np.nan))
@@ -337,11 +367,11 @@ def atomic_outputs(
     shutil.rmtree(staging)
 
 
-def output_names(stem: str) -> dict[str, str]:
-    """File names of one prediction's outputs, by kind."""
+def output_names(stem: str, levels: Iterable[str] = LEVELS) -> dict[str, str]:
+    """File names of one prediction's outputs, by kind: a COG per level in ``levels``, then the
+    Zarr, the table and the run record."""
     return {
-        "N1": f"{stem}_N1.tif",
-        "N2": f"{stem}_N2.tif",
+        **{level: f"{stem}_{level}.tif" for level in levels},
         "zarr": f"{stem}.zarr",
         "table": f"{stem}_chips.parquet",
         "run": f"{stem}.run.json",
@@ -357,8 +387,11 @@ def write_outputs(
     run_record: dict[str, Any],
     overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Write all outputs of one prediction atomically; returns their final paths by kind."""
-    names = output_names(stem)
+    """Write all outputs of one prediction atomically; returns their final paths by kind.
+
+    A COG per level the prediction holds (:func:`levels_of`), the Zarr, the table, the record.
+    """
+    names = output_names(stem, levels_of(ds))
     with atomic_outputs(out_dir, names.values(), overwrite=overwrite) as staging:
         write_cogs(ds, staging, stem, legend=legend)
         write_zarr(ds, staging / names["zarr"])
@@ -372,6 +405,7 @@ __all__ = [
     "PERCENT_SCALE",
     "atomic_outputs",
     "encode_levels",
+    "levels_of",
     "output_names",
     "percent_largest_remainder",
     "write_cog",

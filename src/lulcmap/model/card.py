@@ -1,7 +1,12 @@
 """Model cards: the validated description of a model, and the only way weights are loaded.
 
-A card is YAML or JSON (unknown keys are rejected) and points at a safetensors file whose sha256 it
-records. Loading checks the hash before reading a byte of the weights; nothing is ever unpickled.
+A card is YAML or JSON (unknown keys are rejected) and points at a weights file whose sha256 it
+records: safetensors for lulcmap's own network, or ONNX for a model converted from elsewhere (the
+published Keras models, see docs/onnx.md), whose input conventions the card's ``onnx`` block
+declares. Loading checks the hash before reading a byte of the weights; nothing is ever unpickled.
+
+``levels`` says what the model's abundance output is: ``[N1]`` -> the N1 classes only;
+``[N2]`` or ``[N1, N2]`` -> the N2 classes, N1 being their legend sum.
 """
 
 from __future__ import annotations
@@ -9,13 +14,23 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
-from lulcmap.errors import InputNotFoundError, ModelCardError
-from lulcmap.legend import Legend, load_legend
+from lulcmap.errors import InputNotFoundError, ModelCardError, WeightsHashError
+from lulcmap.legend import LEVELS, Legend, load_legend
+
+ONNX_DOC = "docs/onnx.md"
+"""Where converting a published model to ONNX and writing its card is explained."""
 
 
 class _Strict(BaseModel):
@@ -58,10 +73,58 @@ class Architecture(_Strict):
     anc_hidden: int = 32
 
 
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
 class Weights(_Strict):
+    """The weights file, next to the card, and its sha256.
+
+    ``sha256: null`` is allowed for a card shipped without its weights (the file must be made by
+    the user, e.g. converted to ONNX, and its bytes cannot be known in advance); such a card lists
+    in ``lulcmap models`` but refuses to load until the user records the hash of their file.
+    """
+
     file: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    format: Literal["safetensors"] = "safetensors"
+    sha256: Sha256 | None
+    format: Literal["safetensors", "onnx"] = "safetensors"
+    source: str = ""
+    """What the file is made from (e.g. "the published Keras SavedModel X"), for the error
+    shown when it is not installed."""
+
+
+class OnnxSpec(_Strict):
+    """How to feed an ONNX model and read its abundances (the ``onnx`` block of a card).
+
+    lulcmap's chips are uint8 ``(N, 3, S, S)`` in the card's radiometry; they are transposed to
+    ``image_layout``, cast to ``image_dtype`` and, for float32, mapped to
+    ``value * image_scale + image_offset``. Ancillary values are fed in the card's ``ancillary``
+    order, raw or, with ``ancillary_normalised``, as ``(value - mean) / std`` with the card's
+    statistics. ``output`` is the name or index of the abundance output; ``null`` takes the only
+    output whose last dimension is the number of classes of the card's level.
+    """
+
+    image_input: str
+    image_layout: Literal["NHWC", "NCHW"] = "NHWC"
+    image_dtype: Literal["uint8", "float32"] = "uint8"
+    image_scale: float = 1.0
+    image_offset: float = 0.0
+    ancillary_input: str | None = None
+    ancillary_normalised: bool = False
+    output: str | Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _scaling_needs_float(self) -> OnnxSpec:
+        if self.image_input == self.ancillary_input:
+            raise ValueError(
+                f"image_input and ancillary_input are both {self.image_input!r}; "
+                "name the model's two inputs"
+            )
+        if self.image_dtype == "uint8" and (self.image_scale != 1.0 or self.image_offset != 0.0):
+            raise ValueError(
+                "image_scale and image_offset apply to float32 images; with image_dtype uint8 "
+                "leave them out, or set image_dtype: float32"
+            )
+        return self
 
 
 class ModelCard(_Strict):
@@ -76,6 +139,7 @@ class ModelCard(_Strict):
     input: InputSpec = InputSpec()
     ancillary: tuple[AncillaryVar, ...] = ()
     weights: Weights
+    onnx: OnnxSpec | None = None
     training: dict[str, object] = Field(default_factory=dict)
     metrics: dict[str, object] = Field(default_factory=dict)
     licence: str = "unspecified"
@@ -83,10 +147,71 @@ class ModelCard(_Strict):
 
     @model_validator(mode="after")
     def _levels_known(self) -> ModelCard:
-        bad = [lv for lv in self.levels if lv not in ("N1", "N2")]
-        if bad:
-            raise ValueError(f"levels must be N1 and/or N2, got {bad}")
+        bad = [lv for lv in self.levels if lv not in LEVELS]
+        if bad or not self.levels or len(set(self.levels)) != len(self.levels):
+            raise ValueError(
+                f"levels must be [N1] (an N1 model), [N2] or [N1, N2] (an N2 model), "
+                f"got {list(self.levels)}"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _onnx_block_matches_format(self) -> ModelCard:
+        if self.weights.format == "onnx":
+            self._check_onnx_card()
+        elif self.onnx is not None:
+            raise ValueError(
+                "the `onnx` block describes ONNX weights but weights.format is "
+                f"{self.weights.format}; remove the block, or set weights.format: onnx"
+            )
+        return self
+
+    def _check_onnx_card(self) -> None:
+        if self.onnx is None:
+            raise ValueError(
+                "weights.format is onnx but the card has no `onnx` block; add one naming the "
+                "model's inputs and conventions, e.g. `onnx: {image_input: input_1, "
+                "image_layout: NHWC, image_dtype: uint8, ancillary_input: input_2}` "
+                f"(see {ONNX_DOC})"
+            )
+        if "architecture" in self.model_fields_set:
+            raise ValueError(
+                "`architecture` describes lulcmap's own torch network; an ONNX file carries its "
+                "own graph: remove `architecture` from the card"
+            )
+        if {"image_mean", "image_std"} & self.input.model_fields_set:
+            raise ValueError(
+                "input.image_mean/image_std are for lulcmap's torch network; for ONNX weights "
+                "describe the image with onnx.image_dtype, image_scale and image_offset"
+            )
+        if self.ancillary and self.onnx.ancillary_input is None:
+            raise ValueError(
+                f"the card lists {len(self.ancillary)} ancillary variables but "
+                "onnx.ancillary_input is not set; name the ONNX input that takes them"
+            )
+        if not self.ancillary and self.onnx.ancillary_input is not None:
+            raise ValueError(
+                "onnx.ancillary_input is set but the card lists no `ancillary` variables; "
+                "list them in the order the model takes them"
+            )
+        if self.onnx.ancillary_normalised:
+            unset = [a.name for a in self.ancillary if not {"mean", "std"} <= a.model_fields_set]
+            if unset:
+                raise ValueError(
+                    "onnx.ancillary_normalised is true but ancillary "
+                    f"{', '.join(unset)} lack `mean` and `std`; give the statistics the model "
+                    "was trained with, or set ancillary_normalised: false for raw values"
+                )
+
+    @property
+    def output_level(self) -> str:
+        """The level of the model's abundance output: ``N2`` if the card lists it, else ``N1``."""
+        return "N2" if "N2" in self.levels else "N1"
+
+    @property
+    def map_levels(self) -> tuple[str, ...]:
+        """Levels a prediction holds: N1 and N2 for an N2 model (N1 = legend sum), else N1."""
+        return LEVELS if self.output_level == "N2" else ("N1",)
 
     @property
     def ancillary_names(self) -> list[str]:
@@ -102,6 +227,11 @@ class ModelCard(_Strict):
         base = self.path.parent if self.path is not None else Path.cwd()
         return base / self.weights.file
 
+    @property
+    def weights_installed(self) -> bool:
+        """Whether the weights file is there (its hash is checked only when loading)."""
+        return self.weights_path.is_file()
+
     def get_legend(self) -> Legend:
         if self.path is not None and not Path(self.legend).is_absolute():
             candidate = self.path.parent / self.legend
@@ -110,7 +240,15 @@ class ModelCard(_Strict):
         return load_legend(self.legend)
 
     def to_dict(self) -> dict[str, object]:
-        return self.model_dump(mode="json", exclude={"path"})
+        """The card as written to YAML/JSON: what :func:`read_card` reads back to this card."""
+        exclude: dict[str, object] = {"path": True}
+        if self.onnx is None:
+            exclude["onnx"] = True
+        else:  # torch-network fields an ONNX card must not carry
+            exclude.update(architecture=True, input={"image_mean", "image_std"})
+        if not self.weights.source:
+            exclude["weights"] = {"source"}
+        return self.model_dump(mode="json", exclude=exclude)  # type: ignore[arg-type]
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -144,9 +282,17 @@ def read_card(path: str | Path) -> ModelCard:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        at = f" at `{where}`" if where else ""
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        weights = data.get("weights")
+        onnx = (isinstance(weights, dict) and weights.get("format") == "onnx") or "onnx" in data
+        example = (
+            f"models/lifewatch-mimo-n1-s2g/card.yaml and {ONNX_DOC}"
+            if onnx
+            else "models/demo-synthetic/card.yaml"
+        )
         raise ModelCardError(
-            f"model card {path} is invalid at `{where}`: {first['msg']}; "
-            "compare with models/demo-synthetic/card.yaml"
+            f"model card {path} is invalid{at}: {msg}; compare with {example}"
         ) from None
     return card.model_copy(update={"path": path.resolve()})
 
@@ -161,28 +307,49 @@ def write_card(card: ModelCard, path: str | Path) -> None:
     path.write_text(text, "utf-8")
 
 
+def _not_installed(card: ModelCard) -> str:
+    wpath, where = card.weights_path, card.path or "the card"
+    if card.weights.format == "onnx":
+        fix = (
+            f"convert {card.weights.source or 'the model'} to ONNX as {ONNX_DOC} explains, save "
+            f"it there and write its sha256 in {where}"
+        )
+    else:
+        made = f" ({card.weights.source})" if card.weights.source else ""
+        fix = f"put the weights file{made} there, or fix weights.file in {where}"
+    return f"model {card.id} has no weights installed: {wpath} does not exist; {fix}"
+
+
 def verify_weights(card: ModelCard) -> Path:
     """Path of the card's weights after checking they exist and match the recorded sha256."""
     wpath = card.weights_path
     if not wpath.is_file():
-        raise InputNotFoundError(f"weights {wpath} named by card {card.path} do not exist")
+        raise InputNotFoundError(_not_installed(card))
+    expected = card.weights.sha256
+    if expected is None:
+        raise ModelCardError(
+            f"card {card.path or card.id} records no sha256 for its weights {wpath.name}; "
+            f"compute it (`sha256sum {wpath}`) and write it as weights.sha256 in the card, "
+            f"so lulcmap can check the file is the one the card describes (see {ONNX_DOC})"
+        )
     digest = sha256_file(wpath)
-    if digest != card.weights.sha256:
-        from lulcmap.errors import WeightsHashError
-
+    if digest != expected:
         raise WeightsHashError(
             f"weights {wpath.name} have sha256 {digest[:12]}… but card {card.id} expects "
-            f"{card.weights.sha256[:12]}…; use the weights the card was written for, "
+            f"{expected[:12]}…; use the weights the card was written for, "
             "or update the card"
         )
     return wpath
 
 
 __all__ = [
+    "ONNX_DOC",
     "AncillaryVar",
     "InputSpec",
     "ModelCard",
+    "OnnxSpec",
     "Radiometry",
+    "Weights",
     "read_card",
     "sha256_file",
     "verify_weights",

@@ -1,4 +1,8 @@
-"""Shipped models, model resolution by name or card path, and building the torch module."""
+"""Shipped models, model resolution by name or card path, and loading a card's weights.
+
+``load_model`` dispatches on the card's ``weights.format``: safetensors weights build lulcmap's
+own network (:class:`TorchModel`); ONNX weights run in onnxruntime (:class:`OnnxModel`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from safetensors.torch import load_file
 from lulcmap.errors import ModelCardError
 from lulcmap.model.card import ModelCard, read_card, verify_weights
 from lulcmap.model.network import LulcNet
+from lulcmap.model.onnx import OnnxModel
 from lulcmap.resources import shipped_dir
 
 DEFAULT_MODEL = "demo-synthetic"
@@ -21,7 +26,10 @@ def models_dir() -> Path:
 
 
 def list_models() -> list[ModelCard]:
-    """Cards of the models shipped in ``models/`` (each ``models/<id>/card.yaml``)."""
+    """Cards of the models shipped in ``models/`` (each ``models/<id>/card.yaml``).
+
+    Cards whose weights are not installed are listed too (``card.weights_installed``).
+    """
     cards = []
     for card_path in sorted(models_dir().glob("*/card.yaml")):
         cards.append(read_card(card_path))
@@ -52,7 +60,7 @@ def build_network(card: ModelCard) -> LulcNet:
     """An untrained network shaped and normalised as ``card`` says."""
     legend = card.get_legend()
     return LulcNet(
-        n_classes=len(legend.n2),
+        n_classes=len(legend.classes(card.output_level)),
         n_ancillary=len(card.ancillary),
         widths=card.architecture.widths,
         anc_hidden=card.architecture.anc_hidden,
@@ -65,7 +73,10 @@ def build_network(card: ModelCard) -> LulcNet:
 
 @dataclass
 class TorchModel:
-    """A loaded model: ``__call__(uint8 images (N,3,S,S), ancillary (N,A)) -> N2 fractions``."""
+    """A loaded model: ``__call__(uint8 images (N,3,S,S), ancillary (N,A)) -> (N,C) fractions``.
+
+    ``C`` is the number of classes of the card's level (:attr:`ModelCard.output_level`).
+    """
 
     card: ModelCard
     net: LulcNet
@@ -79,18 +90,27 @@ class TorchModel:
 
 def load_model(
     model: str | Path | ModelCard | None = None, *, device: str | torch.device = "cpu"
-) -> TorchModel:
-    """Resolve a card, verify its weights' sha256, and load them (safetensors, never pickle)."""
+) -> TorchModel | OnnxModel:
+    """Resolve a card, verify its weights' sha256, and load them (safetensors or ONNX, never
+    pickle). ONNX models run in onnxruntime, on CUDA when ``device`` is cuda and it can."""
     card = resolve_card(model)
     weights = verify_weights(card)
+    if card.weights.format == "onnx":
+        return OnnxModel.load(card, weights, device=device)
     net = build_network(card)
     state = load_file(str(weights))
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    fix = "check `architecture`, `ancillary`, `legend` and `levels` in the card"
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensor shapes differ from what the card describes
+        first = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)
+        raise ModelCardError(
+            f"weights {weights.name} do not fit card {card.id}'s architecture ({first}); {fix}"
+        ) from None
     if missing or unexpected:
         raise ModelCardError(
             f"weights {weights.name} do not fit card {card.id}'s architecture "
-            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}); "
-            "check `architecture` and `ancillary` in the card"
+            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}); {fix}"
         )
     dev = torch.device(device)
     net.eval().to(dev)
@@ -99,6 +119,7 @@ def load_model(
 
 __all__ = [
     "DEFAULT_MODEL",
+    "OnnxModel",
     "TorchModel",
     "build_network",
     "list_models",

@@ -1,0 +1,151 @@
+"""``lulcmap chips`` (the original workflow's chip folder -> abundance CSVs) and
+``lulcmap ancillary`` (the ancillary CSV for chips with known centres)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from lulcmap.cli._common import progress_bar, setup_logging, user_errors
+from lulcmap.errors import ConfigError
+from lulcmap.io.climate import CLIMATE_VARIABLES, find_climate, parse_climate_var
+from lulcmap.seed import (
+    ANCILLARY_CSV,
+    IMAGES_FOLDER,
+    SEED_COLUMNS,
+    check_outputs_free,
+    chip_ancillary,
+    read_chip_centres,
+    run_chips,
+    write_table_csv,
+)
+
+console = Console(stderr=True)
+
+
+@user_errors
+def chips(
+    input_dir: Path | None = typer.Argument(
+        None,
+        help=f"Folder in the original layout: '{IMAGES_FOLDER}/' and '{ANCILLARY_CSV}'.",
+        show_default=False,
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if missing)."),
+    level: str | None = typer.Option(
+        None,
+        "--level",
+        help="N1, N2 or both. Default: every level the model gives (both for N2 models).",
+        show_default=False,
+    ),
+    model: str = typer.Option(
+        "demo-synthetic",
+        "--model",
+        "-m",
+        help="Shipped model id (see `lulcmap models`) or a card path.",
+    ),
+    images: Path | None = typer.Option(
+        None, "--images", help="Folder of chips (JPG, PNG or TIFF), instead of INPUT_DIR's."
+    ),
+    ancillary: Path | None = typer.Option(
+        None, "--ancillary", help="Ancillary CSV (filename + one column per variable)."
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", help="Chips per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step."),
+) -> None:
+    """Abundances of a folder of chips, as the original workflow writes them.
+
+    Writes 'Abundance estimation results at level N1.csv' and/or '... N2.csv'
+    in --out: filename, then one column per class, in percent.
+
+    Checks, as the original: chips are 224x224x3 (the model's chip size);
+    one CSV row per image and one image per row; the CSV has filename and
+    the model's ancillary columns (evapotranspiration, precipitation,
+    temp_ave, temp_max, temp_min, elevation, slope), all numbers.
+    """
+    setup_logging(quiet, verbose)
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    start = time.perf_counter()
+    with progress_bar(quiet, "chips") as update:
+        paths = run_chips(
+            input_dir,
+            out=out,
+            images=images,
+            ancillary=ancillary,
+            level=level,
+            model=model,
+            batch_size=batch_size,
+            device=device,
+            overwrite=overwrite,
+            on_progress=update,
+        )
+    if not quiet:
+        console.print(f"wrote {len(paths)} file(s) in {time.perf_counter() - start:.1f} s:")
+        for path in paths.values():
+            console.print(f"  {path}")
+
+
+@user_errors
+def ancillary(
+    source: Path = typer.Argument(
+        ...,
+        help=(
+            "Chips with known centres: an images folder (or the original layout's folder) whose "
+            "file names end in __(+lat,lon).jpg, or a CSV with filename, lat and lon columns."
+        ),
+        show_default=False,
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The ancillary CSV to write."),
+    dem: Path = typer.Option(..., "--dem", help="DEM raster, any CRS and resolution."),
+    climate: Path | None = typer.Option(
+        None,
+        "--climate",
+        help=(
+            "Folder with one raster per climate variable, <variable>.tif; all of "
+            f"{', '.join(CLIMATE_VARIABLES)} must be there."
+        ),
+    ),
+    climate_var: list[str] = typer.Option(
+        [], "--climate-var", help="NAME=PATH for one climate variable (repeatable)."
+    ),
+    chip_size: int = typer.Option(224, "--chip-size", help="Chip side in pixels."),
+    pixel_size: float = typer.Option(10.0, "--pixel-size", help="Chip pixel size in metres."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing CSV."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step."),
+) -> None:
+    """The original ancillary CSV for chips with known centres.
+
+    Each value is the mean over the chip's footprint, as `lulcmap predict`
+    computes it: chip-size x chip-size pixels of pixel-size m centred on the
+    point, in its UTM zone; elevation (m) and slope (degrees, computed in
+    metres) from the DEM, each climate variable from its grid.
+
+    Climate is optional. Without --climate or --climate-var the CSV has only
+    filename, elevation and slope; with --climate-var alone, only the
+    variables given (evapotranspiration, precipitation, temp_ave, temp_max,
+    temp_min) are written; --climate needs all five.
+    """
+    setup_logging(quiet, verbose)
+    overrides = dict(parse_climate_var(v) for v in climate_var)
+    needed = list(CLIMATE_VARIABLES) if climate is not None else list(overrides)
+    grids = find_climate(climate, needed, overrides=overrides) if needed else {}
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give the path of the CSV to write")
+    check_outputs_free(out.parent, [out.name], overwrite)
+    centres = read_chip_centres(source)
+    table = chip_ancillary(
+        centres, dem=dem, climate=grids, chip_size=chip_size, pixel_size=pixel_size
+    )
+    path = write_table_csv(table, out, overwrite=overwrite)
+    if not quiet:
+        left_out = [c for c in SEED_COLUMNS if c not in table.columns]
+        console.print(f"wrote {len(table)} chips to {path}: {', '.join(table.columns)}")
+        if left_out:
+            console.print(f"  left out (no grid given): {', '.join(left_out)}")
