@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lulcmap import __version__
-from lulcmap.cli import chips, demo, models, predict
+from lulcmap.cli import chips, demo, evaluate, models, predict, prepare
 
 app = typer.Typer(
     name="lulcmap",
@@ -20,6 +20,8 @@ app.command("chips")(chips.chips)
 app.command("ancillary")(chips.ancillary)
 app.command("demo")(demo.demo)
 app.command("models")(models.models)
+app.command("prepare")(prepare.prepare)
+app.command("evaluate")(evaluate.evaluate)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,154 @@
+"""Opening a chip dataset (made by ``lulcmap prepare``) and checking it fits a model.
+
+A chip dataset is a Zarr store read with :func:`xarray.open_zarr`: dims ``chip``, ``band``, ``y``,
+``x``, ``class_n1``, ``class_n2``, ``variable``; ``image`` (chip, band, y, x) uint8 RGB chips as
+``predict`` feeds them; ``ancillary`` (chip, variable) float32; reference fractions ``n1``
+(chip, class_n1) and ``n2`` (chip, class_n2) over the mapped area; ``unmapped_fraction``,
+``valid_fraction``; the footprint ``left``/``bottom``/``right``/``top``; the spatial ``block`` id
+(and ``block_row``/``block_col``); attrs ``lulcmap_dataset_version: 1``, ``legend``,
+``chip_size``, ``pixel_size_m``, ``block_size_m``, ``crs``, ``lulcmap_version``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from lulcmap.errors import InputDataError, InputNotFoundError, MissingVariableError, ModelCardError
+from lulcmap.legend import Legend
+from lulcmap.model.card import ModelCard
+
+log = logging.getLogger(__name__)
+
+DATASET_VERSION = 1
+"""The chip-dataset format this lulcmap reads (attr ``lulcmap_dataset_version``)."""
+REQUIRED_VARS = ("image", "ancillary", "n1", "n2", "block", "left", "bottom", "right", "top")
+MAKE_ONE = "make one with `lulcmap prepare`"
+
+
+def open_chip_dataset(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Open a chip dataset lazily, after checking it is one this lulcmap can read."""
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"chip dataset {path} does not exist; {MAKE_ONE}")
+    try:
+        ds = xr.open_zarr(path)
+    except Exception as exc:  # zarr/xarray raise many kinds for a path that is not a store
+        raise InputDataError(
+            f"{path} is not a Zarr chip dataset ({exc.__class__.__name__}); {MAKE_ONE}"
+        ) from None
+    version = ds.attrs.get("lulcmap_dataset_version")
+    if version is None:
+        raise InputDataError(
+            f"{path} is a Zarr store but not a lulcmap chip dataset (no "
+            f"`lulcmap_dataset_version` attribute); {MAKE_ONE}"
+        )
+    if int(version) != DATASET_VERSION:
+        raise InputDataError(
+            f"chip dataset {path} has format version {version} but this lulcmap reads version "
+            f"{DATASET_VERSION}; prepare it again with this lulcmap, or upgrade lulcmap"
+        )
+    missing = [v for v in REQUIRED_VARS if v not in ds.variables]
+    if missing:
+        raise InputDataError(
+            f"chip dataset {path} lacks {', '.join(missing)}; it is incomplete or was not made "
+            f"by `lulcmap prepare`; prepare it again"
+        )
+    ds.encoding["source"] = str(path)
+    return ds
+
+
+def dataset_classes(ds: xr.Dataset, level: str) -> list[str]:
+    return [str(c) for c in ds[f"class_{level.lower()}"].values]
+
+
+def check_fits_model(ds: xr.Dataset, card: ModelCard, levels: tuple[str, ...]) -> None:
+    """Chip size, classes and ancillary variables of ``ds`` against what ``card`` needs."""
+    name = ds.encoding.get("source", "the chip dataset")
+    size = (int(ds.sizes["y"]), int(ds.sizes["x"]))
+    want = card.input.chip_size
+    if size != (want, want) or int(ds.sizes["band"]) != 3:
+        raise ModelCardError(
+            f"{name} holds {ds.sizes['band']}-band {size[0]}x{size[1]} px chips but model "
+            f"{card.id} takes 3-band {want}x{want} px chips; prepare the dataset with "
+            f"chip size {want}"
+        )
+    pixel = ds.attrs.get("pixel_size_m")
+    if pixel is not None and abs(float(pixel) - card.input.pixel_size_m) > 0.05 * float(pixel):
+        log.warning(
+            "dataset pixels are %g m but model %s was trained at %g m",
+            float(pixel),
+            card.id,
+            card.input.pixel_size_m,
+        )
+    check_classes(ds, card.get_legend(), levels, what=f"model {card.id}'s legend")
+    have = [str(v) for v in ds["variable"].values] if "variable" in ds.coords else []
+    missing = [v for v in card.ancillary_names if v not in have]
+    if missing:
+        raise MissingVariableError(
+            f"{name} lacks ancillary variables {', '.join(missing)} that model {card.id} needs "
+            f"(it has: {', '.join(have) or 'none'}); prepare it with the DEM and climate grids "
+            "that provide them"
+        )
+
+
+def check_classes(ds: xr.Dataset, legend: Legend, levels: tuple[str, ...], *, what: str) -> None:
+    for level in levels:
+        got, expected = dataset_classes(ds, level), legend.names(level)
+        if got != expected:
+            raise InputDataError(
+                f"the dataset's {level} classes are {got} but {what} ({legend.id}) has "
+                f"{expected}; evaluate with a model of the dataset's legend"
+            )
+
+
+def reference(ds: xr.Dataset, level: str, chips: np.ndarray) -> np.ndarray:
+    """Reference fractions ``(len(chips), n_classes)`` at ``level`` (float64)."""
+    var = ds[level.lower()].transpose("chip", f"class_{level.lower()}")
+    return np.asarray(var.isel(chip=chips).values, dtype=np.float64)
+
+
+def ancillary(ds: xr.Dataset, names: list[str], chips: np.ndarray) -> np.ndarray:
+    """Ancillary values ``(len(chips), len(names))`` in ``names`` order, float32."""
+    if not names:
+        return np.zeros((len(chips), 0), np.float32)
+    var = ds["ancillary"].transpose("chip", "variable").sel(variable=names)
+    return np.asarray(var.isel(chip=chips).values, dtype=np.float32)
+
+
+def images(ds: xr.Dataset, chips: np.ndarray) -> np.ndarray:
+    """uint8 chips ``(len(chips), 3, S, S)``."""
+    var = ds["image"].transpose("chip", "band", "y", "x")
+    return np.ascontiguousarray(var.isel(chip=chips).values, dtype=np.uint8)
+
+
+def describe(ds: xr.Dataset) -> dict[str, object]:
+    """What the report says about a dataset (JSON-ready)."""
+    keys = ("legend", "chip_size", "pixel_size_m", "block_size_m", "crs", "lulcmap_version")
+    info: dict[str, object] = {"path": str(ds.encoding.get("source", ""))}
+    for key in keys:
+        value = ds.attrs.get(key)
+        if isinstance(value, dict):  # a legend written out in full
+            value = value.get("id", value.get("name"))
+        if isinstance(value, np.generic):
+            value = value.item()
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        info[key] = value if isinstance(value, int | float | str | list | None) else str(value)
+    info["n_chips"] = int(ds.sizes["chip"])
+    info["n_blocks"] = int(np.unique(ds["block"].values).size)
+    return info
+
+
+__all__ = [
+    "DATASET_VERSION",
+    "check_classes",
+    "check_fits_model",
+    "dataset_classes",
+    "describe",
+    "open_chip_dataset",
+]

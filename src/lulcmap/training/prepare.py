@@ -1,0 +1,315 @@
+"""``prepare``: scenes + a reference map + a crosswalk + DEM/climate -> a chip dataset (Zarr).
+
+legend    = the legend and the crosswalk onto it
+scenes    = open every scene in the model radiometry, resampled to the pixel size if asked
+reference = open the reference; check overlap and codes (:mod:`lulcmap.training.reference`)
+sources   = the ancillary variables available: elevation, slope, every climate grid given
+chips     = per scene: plan chips as ``predict`` does, ancillary means per chip, then strip by
+            strip: images, valid fractions, exact reference fractions, blocks -> appended
+write     = all inside a staging folder, moved into place only when complete
+
+Chips whose valid fraction is below ``min_valid_fraction`` (``predict`` makes them no-data
+cells) and chips without any mapped reference area are left out; the counts are recorded.
+Memory: one strip of the scene (``3 x chip_size x width`` bytes plus its raw values; strips
+that overlap, with a stride under the chip size, are read again), one chip's reference window,
+the per-cell ancillary grids of a scene (bounded as in ``predict``), and at most
+``CHUNK_CHIPS`` plus one strip's chips waiting to be appended (256 chips of 224 px: 38.5 MB),
+whatever the number or size of the scenes. A polygon reference is held in memory, but only the
+polygons that intersect the scenes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from lulcmap import __version__
+from lulcmap.ancillary import DEM_VARIABLES, compute_ancillary
+from lulcmap.chips import ChipPlan
+from lulcmap.config import _Config
+from lulcmap.errors import ConfigError, InputDataError, InputNotFoundError
+from lulcmap.inference import _pad_chip as pad_chip  # the very padding predict applies
+from lulcmap.io.climate import CLIMATE_VARIABLES, _rasters_in, _variable_of
+from lulcmap.io.scene import Scene, open_scene
+from lulcmap.io.writers import atomic_outputs
+from lulcmap.legend import Crosswalk, load_crosswalk, load_legend
+from lulcmap.model.card import Radiometry
+from lulcmap.training.dataset import DATASET_VERSION, ChipBatch, DatasetWriter
+from lulcmap.training.reference import Reference, open_reference
+from lulcmap.training.resample import metres_per_unit, pixel_size_m, resample_scene
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+class PrepareConfig(_Config):
+    """Everything ``lulcmap prepare`` needs (see ``lulcmap prepare --help``); unknown keys are
+    rejected."""
+
+    scenes: tuple[Path, ...] = Field(min_length=1)
+    reference: Path
+    crosswalk: str
+    out: Path
+    class_column: str | None = None
+    legend: str = "sipna"
+    dem: Path | None = None
+    climate: Path | None = None
+    climate_vars: dict[str, Path] = Field(default_factory=dict)
+    rgb_bands: str | None = None
+    scale: float | None = None
+    offset: float | None = None
+    reflectance_max: float = Field(0.3, gt=0)
+    chip_size: int = Field(224, ge=8)
+    stride: int = Field(224, ge=1)
+    pixel_size: float | None = Field(None, gt=0)
+    block_size: tuple[float, float] = (18000.0, 15000.0)
+    min_valid_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    overwrite: bool = False
+
+
+def ancillary_sources(
+    dem: Path | None, climate: Path | None, overrides: Mapping[str, Path]
+) -> dict[str, Path]:
+    """Every ancillary variable available: ``elevation``/``slope`` from the DEM, then each
+    climate raster of the folder (canonical names first) and each ``--climate-var``."""
+    sources: dict[str, Path] = {}
+    if dem is not None:
+        if not Path(dem).exists():
+            raise InputNotFoundError(f"DEM {dem} does not exist; check the --dem path")
+        sources = {name: Path(dem) for name in DEM_VARIABLES}
+    found: dict[str, Path] = {}
+    for path in _rasters_in(Path(climate)) if climate is not None else []:
+        name = _variable_of(path.stem)
+        if name in found:
+            raise InputDataError(
+                f"climate folder {climate} has two files for {name} ({found[name].name}, "
+                f"{path.name}); keep one, or choose one with --climate-var {name}=PATH"
+            )
+        found[name] = path
+    for name, path in overrides.items():
+        if not Path(path).exists():
+            raise InputNotFoundError(f"climate grid {name} {path} does not exist; check the path")
+        found[name] = Path(path)
+    order = [n for n in CLIMATE_VARIABLES if n in found] + sorted(set(found) - {*CLIMATE_VARIABLES})
+    return {**sources, **{n: found[n] for n in order}}
+
+
+def _open_scenes(
+    cfg: PrepareConfig, radiometry: Radiometry, tmp: Path, stack: ExitStack
+) -> list[Scene]:
+    """Every scene in ``radiometry`` (at ``cfg.pixel_size``); one CRS and pixel size for all."""
+    scenes = []
+    for path in cfg.scenes:
+        scene = open_scene(
+            path, rgb_bands=cfg.rgb_bands, radiometry=radiometry, scale=cfg.scale, offset=cfg.offset
+        )
+        if cfg.pixel_size is not None:
+            scene = resample_scene(scene, cfg.pixel_size, tmp)
+        stack.callback(scene.close)
+        scenes.append(scene)
+    crs = {s.grid.crs.to_string() for s in scenes}
+    if len(crs) > 1:
+        raise ConfigError(
+            f"the scenes are in several CRSs ({', '.join(sorted(crs))}); a dataset holds one CRS "
+            "for now: prepare each CRS as its own dataset, or warp the scenes to one CRS"
+        )
+    sizes = {round(pixel_size_m(s.grid, f"scene {s.path}"), 6) for s in scenes}
+    if len(sizes) > 1:
+        raise ConfigError(
+            f"the scenes have pixel sizes {sorted(sizes)} m; pass --pixel-size to read all of "
+            "them at one size"
+        )
+    return scenes
+
+
+def _chip_rows(
+    scene: Scene,
+    plan: ChipPlan,
+    index: int,
+    reference: Reference,
+    ancillary: np.ndarray,
+    min_valid: float,
+    counts: dict[str, int],
+) -> Iterator[ChipBatch]:
+    """One batch per distinct chip row: kept chips with all their per-chip values."""
+    h, w = plan.chip_shape
+    rows, first_row = np.unique(plan.row_offsets, return_index=True)
+    cols, first_col = np.unique(plan.col_offsets, return_index=True)
+    bounds = plan.chip_bounds()
+    for row_off, r in zip(rows.tolist(), first_row.tolist(), strict=True):
+        rgb, valid = scene.read_strip(row_off, h)
+        vf = np.array([valid[:, c : c + w].mean() for c in cols.tolist()])
+        keep = np.flatnonzero(vf >= min_valid)
+        counts["low_valid"] += len(cols) - len(keep)
+        fp = bounds[r, first_col[keep]]
+        n2_area, unmapped = reference.fractions(fp, scene.grid.crs)
+        mapped = n2_area.sum(axis=1) > 0
+        counts["no_reference"] += int((~mapped).sum())
+        keep, fp, n2_area, unmapped = keep[mapped], fp[mapped], n2_area[mapped], unmapped[mapped]
+        chips = [rgb[:, :, c : c + w] for c in cols[keep].tolist()]
+        image = np.stack(chips) if chips else np.empty((0, 3, h, w), np.uint8)
+        yield ChipBatch(
+            image=pad_chip(image, plan.chip_size),
+            ancillary=ancillary[r, first_col[keep]],
+            n2_area=n2_area,
+            unmapped=unmapped,
+            valid=vf[keep],
+            bounds=fp,
+            row_off=np.full(len(keep), row_off),
+            col_off=cols[keep],
+            scene_index=index,
+        )
+
+
+def _scene_record(scene: Scene, source: Path) -> dict[str, Any]:
+    g = scene.grid
+    return {
+        "path": str(source),
+        "crs": g.crs.to_string(),
+        "transform": list(g.transform)[:6],
+        "shape": list(g.shape),
+        "pixel_size_m": pixel_size_m(g),
+        "resampled": Path(str(scene.path)) != Path(source),
+        "rgb_bands": list(scene.band_names),
+        "band_indexes": list(scene.band_indexes),
+        "scale": None if scene.scale is None else list(scene.scale),
+        "offset": None if scene.offset is None else list(scene.offset),
+    }
+
+
+@dataclass
+class _Tally:
+    """Chip counts as the scenes are written, and the progress callback."""
+
+    total: int
+    on_progress: Progress | None
+    per_scene: list[int] = field(default_factory=list)
+    low_valid: int = 0
+    no_reference: int = 0
+    done: int = 0
+
+    def summary(self, reference: Reference, writer: DatasetWriter) -> dict[str, Any]:
+        n = sum(self.per_scene)
+        balance = writer.n2_sum / max(n, 1)
+        bound = reference.error_bound
+        return {
+            "n_chips": n,
+            "chips_per_scene": self.per_scene,
+            "chips_planned": self.total,
+            "n_blocks": len(writer.blocks),
+            "class_balance": dict(zip(writer.legend.names("N2"), balance.tolist(), strict=True)),
+            "chips_dropped_low_valid": self.low_valid,
+            "chips_dropped_no_reference": self.no_reference,
+            "fraction_error_bound": float(bound) if math.isfinite(bound) else None,
+        }
+
+
+def _attrs(
+    cfg: PrepareConfig,
+    scenes: list[Scene],
+    reference: Reference,
+    crosswalk: Crosswalk,
+    radiometry: Radiometry,
+    sources: Mapping[str, Path],
+) -> dict[str, Any]:
+    return {
+        "lulcmap_dataset_version": DATASET_VERSION,
+        "legend": crosswalk.legend.id,
+        "crosswalk": crosswalk.to_dict(),
+        "chip_size": cfg.chip_size,
+        "stride": cfg.stride,
+        "pixel_size_m": pixel_size_m(scenes[0].grid),
+        "radiometry": radiometry.model_dump(),
+        "block_size_m": list(cfg.block_size),
+        "crs": scenes[0].grid.crs.to_string(),
+        "scenes": [_scene_record(s, Path(p)) for s, p in zip(scenes, cfg.scenes, strict=True)],
+        "reference": str(cfg.reference),
+        "reference_info": reference.describe(),
+        "ancillary_sources": {n: str(p) for n, p in sources.items()},
+        "min_valid_fraction": cfg.min_valid_fraction,
+        "lulcmap_version": __version__,
+    }
+
+
+def _write_scene(
+    writer: DatasetWriter,
+    scene: Scene,
+    plan: ChipPlan,
+    index: int,
+    reference: Reference,
+    cfg: PrepareConfig,
+    sources: Mapping[str, Path],
+    tally: _Tally,
+) -> None:
+    """Ancillary means per chip, then the scene's chips strip by strip."""
+    names = list(sources)
+    climate = {n: p for n, p in sources.items() if n not in DEM_VARIABLES}
+    anc = compute_ancillary(plan, variables=names, dem=cfg.dem, climate=climate)
+    values = np.stack([anc[v] for v in names], axis=-1) if names else np.empty((*plan.shape, 0))
+    counts = {"low_valid": 0, "no_reference": 0}
+    kept, per_strip = 0, len(np.unique(plan.col_offsets))
+    rows = _chip_rows(scene, plan, index, reference, values, cfg.min_valid_fraction, counts)
+    for batch in rows:
+        writer.add(batch)
+        kept, tally.done = kept + len(batch), tally.done + per_strip
+        if tally.on_progress is not None:
+            tally.on_progress(tally.done, tally.total)
+    tally.per_scene.append(kept)
+    tally.low_valid += counts["low_valid"]
+    tally.no_reference += counts["no_reference"]
+
+
+def prepare_dataset(cfg: PrepareConfig, *, on_progress: Progress | None = None) -> dict[str, Any]:
+    """Write the chip dataset ``cfg.out``; returns its summary (also stored in its attrs)."""
+    if cfg.stride > cfg.chip_size:
+        raise ConfigError(
+            f"--stride {cfg.stride} exceeds --chip-size {cfg.chip_size}: chips would leave gaps; "
+            "use a stride up to the chip size"
+        )
+    crosswalk = load_crosswalk(cfg.crosswalk, legend=load_legend(cfg.legend))
+    radiometry = Radiometry(reflectance_max=cfg.reflectance_max)
+    sources = ancillary_sources(cfg.dem, cfg.climate, cfg.climate_vars)
+    out = Path(cfg.out)
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="lulcmap-prepare-"))
+        scenes = _open_scenes(cfg, radiometry, Path(tmp), stack)
+        grids = [(str(s.path), s.grid) for s in scenes]
+        reference = open_reference(cfg.reference, crosswalk, grids, class_column=cfg.class_column)
+        stack.callback(reference.close)
+        plans = [ChipPlan(s.grid, chip_size=cfg.chip_size, stride=cfg.stride) for s in scenes]
+        unit = metres_per_unit(scenes[0].grid)
+        tally = _Tally(sum(len(set(p.row_offsets)) * len(set(p.col_offsets)) for p in plans),
+                       on_progress)  # fmt: skip
+        with atomic_outputs(out.parent, [out.name], overwrite=cfg.overwrite) as staging:
+            writer = DatasetWriter(
+                staging / out.name,
+                attrs=_attrs(cfg, scenes, reference, crosswalk, radiometry, sources),
+                legend=crosswalk.legend,
+                variables=list(sources),
+                block_size=(cfg.block_size[0] / unit, cfg.block_size[1] / unit),
+            )
+            for index, (scene, plan) in enumerate(zip(scenes, plans, strict=True)):
+                _write_scene(writer, scene, plan, index, reference, cfg, sources, tally)
+            if not sum(tally.per_scene):
+                raise InputDataError(
+                    f"no chip has both valid pixels (>= {cfg.min_valid_fraction:g}) and mapped "
+                    f"reference area ({tally.low_valid} of {tally.total} chips below the valid "
+                    f"fraction, {tally.no_reference} without mapped reference); check that the "
+                    "reference covers the scenes and that the crosswalk maps its classes"
+                )
+            summary = tally.summary(reference, writer)
+            writer.close(summary)
+    return {"path": str(out), **summary}
+
+
+__all__ = ["PrepareConfig", "ancillary_sources", "prepare_dataset"]
