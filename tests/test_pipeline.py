@@ -153,3 +153,35 @@ def test_sentinel2_safe_equals_its_8bit_rendering(tmp_path: Path, as_zip: bool) 
     assert from_safe.attrs["scene"]["driver"] == "SENTINEL2"
     np.testing.assert_allclose(from_safe["N2"].values, from_tif["N2"].values, atol=1e-6)
     assert from_safe.rio.crs.to_epsg() == EPSG
+
+
+def test_scene_at_another_pixel_size_is_resampled_to_the_cards(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 20 m scene under the 10 m demo model: chips of 224 px at 10 m, cells of 2.24 km."""
+    from affine import Affine
+
+    from lulcmap.testing import synthetic_world, write_world
+
+    world = synthetic_world((448, 448), seed=9)
+    inputs = write_world(world, tmp_path / "w")
+    coarse = world.rgb.reshape(3, 224, 2, 224, 2).mean(axis=(2, 4)).round().astype(np.uint8)
+    t = world.grid.transform
+    scene20 = write_raster(
+        tmp_path / "scene20.tif",
+        coarse,
+        crs=world.grid.crs,
+        transform=Affine(20, 0, t.c, 0, -20, t.f),
+        nodata=0,
+    )
+    with caplog.at_level("WARNING", logger="lulcmap.pipeline"):
+        ds = predict(scene20, dem=inputs["dem"], climate=inputs["climate"], device="cpu")
+    assert "resampling on read" in caplog.text
+    assert ds.rio.resolution() == (2240.0, -2240.0) and ds.sizes["y"] == 2
+    assert ds.attrs["scene"]["resampled_from"]["width"] == 224
+    n2 = ds["N2"].values
+    assert np.isfinite(n2).all()
+    np.testing.assert_allclose(n2.sum(axis=0), 1, atol=1e-5)
+    # the maps agree with those of the 10 m original to within what 20 m blurring changes
+    ref = predict(inputs["scene"], dem=inputs["dem"], climate=inputs["climate"], device="cpu")
+    assert np.abs(ds["N1"].values - ref["N1"].values).mean() < 0.1

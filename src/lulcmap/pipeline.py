@@ -14,8 +14,10 @@ The model's card says its level: an N2 model gives N2 and N1 (the legend's sum),
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +38,7 @@ from lulcmap.legend import LEVELS, Legend
 from lulcmap.model.card import ModelCard
 from lulcmap.model.onnx import OnnxModel
 from lulcmap.model.registry import load_model, resolve_card
+from lulcmap.training.resample import pixel_size_m, resample_scene
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +71,28 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def _check_pixel_size(scene: Scene, card: ModelCard) -> None:
+def _at_model_pixel_size(scene: Scene, card: ModelCard, tmp: str, chunk_rows: int) -> Scene:
+    """The scene resampled on read to the card's pixel size, if its own differs (by > 1 %)."""
     if not scene.grid.crs.is_projected:
         log.warning(
-            "scene CRS %s is geographic; the model expects %g m pixels",
+            "scene CRS %s is geographic; the model expects %g m pixels: warp the scene to a "
+            "projected CRS (e.g. its UTM zone) for chips of the right size",
             scene.grid.crs,
             card.input.pixel_size_m,
         )
-        return
-    res = scene.grid.res[0] * scene.grid.crs.linear_units_factor[1]
-    if abs(res - card.input.pixel_size_m) > 0.05 * card.input.pixel_size_m:
-        log.warning(
-            "scene pixel is %g m but model %s was trained at %g m; chips cover a "
-            "different area than in training",
-            res,
-            card.id,
-            card.input.pixel_size_m,
-        )
+        return scene
+    own, wanted = pixel_size_m(scene.grid), card.input.pixel_size_m
+    if abs(own - wanted) <= 0.01 * wanted:
+        return scene
+    log.warning(
+        "scene pixels are %g m but model %s was trained at %g m: resampling on read (%s) to %g m",
+        own,
+        card.id,
+        wanted,
+        "bilinear" if wanted < own else "average",
+        wanted,
+    )
+    return resample_scene(scene, wanted, tmp, chunk_rows=chunk_rows)
 
 
 def _ancillary(
@@ -196,67 +204,72 @@ def predict(
     ``valid_fraction`` and the ancillary values used. A model whose card gives only N1 (its
     ``levels: [N1]``) yields ``N1`` alone. ``on_progress(done, total)`` counts cells.
     """
-    t = timings if timings is not None else {}
-    clock = time.perf_counter()
-    dev = resolve_device(device)
-    net = model if isinstance(model, CardedModel) else load_model(model, device=dev)
-    card, legend = net.card, net.card.get_legend()
-    scn = open_scene(
-        scene,
-        rgb_bands=rgb_bands,
-        radiometry=card.input.radiometry,
-        scale=scale,
-        offset=offset,
-        mask=Path(mask) if mask else None,
-        mask_values=mask_values,
-        chunk_rows=min(stride, card.input.chip_size),
-    )
-    _check_pixel_size(scn, card)
-    plan = ChipPlan(scn.grid, chip_size=card.input.chip_size, stride=stride)
-    t["setup_s"] = time.perf_counter() - clock
-    anc = _ancillary(
-        plan,
-        card,
-        Path(dem) if dem else None,
-        Path(climate) if climate else None,
-        {k: Path(v) for k, v in (climate_vars or {}).items()},
-    )
-    t["ancillary_s"] = time.perf_counter() - clock - t["setup_s"]
-    anc_arr = (
-        np.stack([anc[n] for n in card.ancillary_names], axis=-1)
-        if anc
-        else np.zeros((*plan.shape, 0))
-    )
-    done = [0]
+    with ExitStack() as stack:  # removes the temporary resampling VRT, if any, on exit
+        t = timings if timings is not None else {}
+        clock = time.perf_counter()
+        dev = resolve_device(device)
+        net = model if isinstance(model, CardedModel) else load_model(model, device=dev)
+        card, legend = net.card, net.card.get_legend()
+        chunk_rows = min(stride, card.input.chip_size)
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="lulcmap-"))
+        original = open_scene(
+            scene,
+            rgb_bands=rgb_bands,
+            radiometry=card.input.radiometry,
+            scale=scale,
+            offset=offset,
+            mask=Path(mask) if mask else None,
+            mask_values=mask_values,
+            chunk_rows=chunk_rows,
+        )
+        scn = _at_model_pixel_size(original, card, tmp, chunk_rows)
+        plan = ChipPlan(scn.grid, chip_size=card.input.chip_size, stride=stride)
+        t["setup_s"] = time.perf_counter() - clock
+        anc = _ancillary(
+            plan,
+            card,
+            Path(dem) if dem else None,
+            Path(climate) if climate else None,
+            {k: Path(v) for k, v in (climate_vars or {}).items()},
+        )
+        t["ancillary_s"] = time.perf_counter() - clock - t["setup_s"]
+        anc_arr = (
+            np.stack([anc[n] for n in card.ancillary_names], axis=-1)
+            if anc
+            else np.zeros((*plan.shape, 0))
+        )
+        done = [0]
 
-    def on_row(n: int) -> None:
-        done[0] += n
-        if on_progress is not None:
-            on_progress(done[0], plan.n_cells)
+        def on_row(n: int) -> None:
+            done[0] += n
+            if on_progress is not None:
+                on_progress(done[0], plan.n_cells)
 
-    # onnxruntime takes host arrays and moves them to the GPU itself: keep the batches on the host.
-    feed_device = "cpu" if isinstance(net, OnnxModel) else dev
-    opts = EngineOptions(
-        batch_size=batch_size, min_valid_fraction=min_valid_fraction, device=feed_device
-    )
-    start = time.perf_counter()
-    n_classes = len(legend.classes(card.output_level))
-    result = run_inference(
-        scn, plan, anc_arr, net, n_classes=n_classes, options=opts, on_row=on_row
-    )
-    t["inference_s"] = time.perf_counter() - start
-    ds = prediction_dataset(
-        plan, result.fractions, result.valid_fraction, anc, card=card, legend=legend
-    )
-    ds.attrs.update(
-        n_cells=plan.n_cells,
-        n_predicted=result.n_predicted,
-        n_low_valid=result.n_low_valid,
-        n_no_ancillary=result.n_no_ancillary,
-        device=net.device.type if isinstance(net, OnnxModel) else dev,
-        scene=scn.describe(),
-    )
-    return ds
+        # onnxruntime takes host arrays and moves them to the GPU itself: batches stay on the host
+        feed_device = "cpu" if isinstance(net, OnnxModel) else dev
+        opts = EngineOptions(
+            batch_size=batch_size, min_valid_fraction=min_valid_fraction, device=feed_device
+        )
+        start = time.perf_counter()
+        n_classes = len(legend.classes(card.output_level))
+        result = run_inference(
+            scn, plan, anc_arr, net, n_classes=n_classes, options=opts, on_row=on_row
+        )
+        t["inference_s"] = time.perf_counter() - start
+        ds = prediction_dataset(
+            plan, result.fractions, result.valid_fraction, anc, card=card, legend=legend
+        )
+        ds.attrs.update(
+            n_cells=plan.n_cells,
+            n_predicted=result.n_predicted,
+            n_low_valid=result.n_low_valid,
+            n_no_ancillary=result.n_no_ancillary,
+            device=net.device.type if isinstance(net, OnnxModel) else dev,
+            scene=scn.describe(),
+        )
+        if scn is not original:
+            ds.attrs["scene"]["resampled_from"] = original.describe()
+        return ds
 
 
 def output_paths(out: Path, stem: str, levels: Sequence[str] = LEVELS) -> list[Path]:

@@ -115,8 +115,13 @@ def _uniform(values: tuple[float, ...] | None, scene: Scene, what: str) -> float
     return None
 
 
-def resample_scene(scene: Scene, pixel_size: float, directory: str | Path) -> Scene:
-    """``scene`` read at ``pixel_size`` metres (the same scene when its pixels are that size)."""
+def resample_scene(
+    scene: Scene, pixel_size: float, directory: str | Path, *, chunk_rows: int = 224
+) -> Scene:
+    """``scene`` read at ``pixel_size`` metres (the same scene when its pixels are that size).
+
+    Bands, scale, offset and the validity mask carry over.
+    """
     if abs(pixel_size_m(scene.grid) - pixel_size) <= RELATIVE_TOLERANCE * pixel_size:
         return scene
     path, _ = resampled_scene_path(scene.gdal_path, scene.grid, pixel_size, directory)
@@ -126,6 +131,9 @@ def resample_scene(scene: Scene, pixel_size: float, directory: str | Path) -> Sc
         radiometry=scene.radiometry,
         scale=_uniform(scene.scale, scene, "scale"),
         offset=_uniform(scene.offset, scene, "offset"),
+        mask=scene.mask,
+        mask_values=scene.mask_values,
+        chunk_rows=chunk_rows,
     )
 
 
