@@ -245,3 +245,8 @@ def test_weights_that_do_not_fit_the_card(small_world: dict[str, Path], tmp_path
     assert_clean_failure(
         *invoke(*base_args(small_world, out), "--model", card), out, "do not fit", "architecture"
     )
+
+
+def test_stride_larger_than_the_chip(small_world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert_clean_failure(*invoke(*base_args(small_world, out), "--stride", "300"), out, "--stride")

@@ -223,6 +223,12 @@ def predict(
             chunk_rows=chunk_rows,
         )
         scn = _at_model_pixel_size(original, card, tmp, chunk_rows)
+        if not 1 <= stride <= card.input.chip_size:
+            raise ConfigError(
+                f"--stride must be between 1 and the model's chip size "
+                f"({card.input.chip_size} px) so that every scene pixel lies in some chip, "
+                f"got {stride}"
+            )
         plan = ChipPlan(scn.grid, chip_size=card.input.chip_size, stride=stride)
         t["setup_s"] = time.perf_counter() - clock
         anc = _ancillary(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lulcmap import __version__
-from lulcmap.cli import chips, demo, evaluate, models, predict, prepare
+from lulcmap.cli import chips, demo, evaluate, models, predict, prepare, train
 
 app = typer.Typer(
     name="lulcmap",
@@ -21,6 +21,7 @@ app.command("ancillary")(chips.ancillary)
 app.command("demo")(demo.demo)
 app.command("models")(models.models)
 app.command("prepare")(prepare.prepare)
+app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 
 
