@@ -10,7 +10,13 @@ from rasterio.crs import CRS
 
 from lulcmap.chips import ChipPlan
 from lulcmap.grid import Grid
-from lulcmap.inference import EngineOptions, run_inference
+from lulcmap.inference import (
+    MAX_CPU_WORKERS,
+    EngineOptions,
+    cpu_workers,
+    iter_strips,
+    run_inference,
+)
 from lulcmap.testing import OracleModel, class_code_scene
 
 
@@ -130,3 +136,71 @@ def test_reader_errors_reach_the_caller() -> None:
         run_inference(
             source, ChipPlan(source.grid), np.zeros((4, 2, 0)), OracleModel(10), n_classes=10
         )
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_concurrent_model_calls_give_the_same_map(workers: int) -> None:
+    classes = patchy_classes((500, 700))
+    source = ArraySource(class_code_scene(classes), np.ones(classes.shape, bool))
+    plan = ChipPlan(source.grid, chip_size=64, stride=48)
+    threads_before = torch.get_num_threads()
+    result = run_inference(
+        source,
+        plan,
+        np.zeros((*plan.shape, 0)),
+        OracleModel(10),
+        n_classes=10,
+        options=EngineOptions(batch_size=9, workers=workers),
+    )
+    np.testing.assert_allclose(result.fractions, brute_force(classes, plan, 10), atol=1e-6)
+    assert torch.get_num_threads() == threads_before  # the engine gives the threads back
+
+
+def test_cpu_workers_divide_the_cores() -> None:
+    n, threads = cpu_workers()
+    assert 1 <= n <= MAX_CPU_WORKERS and threads >= 1
+    assert cpu_workers(1)[0] == 1 and cpu_workers(1)[1] >= threads
+
+
+def test_ancillary_on_the_wrong_grid_is_an_error() -> None:
+    classes = patchy_classes((448, 448))
+    source = ArraySource(class_code_scene(classes), np.ones(classes.shape, bool))
+    with pytest.raises(ValueError, match="output grid"):
+        run_inference(
+            source, ChipPlan(source.grid), np.zeros((3, 2, 1)), OracleModel(10), n_classes=10
+        )
+
+
+def test_model_errors_reach_the_caller_and_stop_the_reader() -> None:
+    calls = []
+
+    def broken(images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor:
+        calls.append(len(images))
+        raise RuntimeError("out of cheese")
+
+    classes = patchy_classes((2000, 300))
+    source = ArraySource(class_code_scene(classes), np.ones(classes.shape, bool))
+    plan = ChipPlan(source.grid, chip_size=32, stride=32)
+    with pytest.raises(RuntimeError, match="out of cheese"):
+        run_inference(
+            source,
+            plan,
+            np.zeros((*plan.shape, 0)),
+            broken,
+            n_classes=10,
+            options=EngineOptions(batch_size=8, prefetch=1),
+        )
+    assert source.rows_read.sum() < classes.shape[0]  # the reader stopped early
+
+
+def test_iter_strips_yields_every_chip_row_reading_each_row_once() -> None:
+    classes = patchy_classes((470, 130))
+    source = ArraySource(class_code_scene(classes), np.ones(classes.shape, bool))
+    plan = ChipPlan(source.grid, chip_size=64, stride=40)
+    strips = list(iter_strips(source, plan))
+    assert [row for row, _, _ in strips] == list(range(plan.shape[0]))
+    for row, rgb, valid in strips:
+        off = int(plan.row_offsets[row])
+        np.testing.assert_array_equal(rgb, source.rgb[:, off : off + 64])
+        assert valid.shape == (64, 130)
+    assert (source.rows_read == 1).all()

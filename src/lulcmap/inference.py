@@ -1,11 +1,20 @@
 """The streaming engine: scene strips -> chips -> batches -> device -> abundances.
 
 A background thread reads the scene one chip row ("strip") at a time through a rolling buffer
-(each scene row is decoded once, whatever the stride), cuts the strip into chips and hands them
-over a bounded queue. The main thread batches chips, moves them to the device (pinned memory and
-non-blocking copies on CUDA) and keeps one batch in flight while the next is assembled. Memory is
-bounded by ``prefetch`` strips of chips, whatever the scene size; only the output grid (a few
-values per cell) is held whole.
+(each scene row is decoded once, whatever the stride), cuts the strip's accepted chips straight
+into batch arrays (one copy per chip) and hands full batches over a bounded queue.
+
+* On CPU, ``workers`` threads run the model concurrently, each on its own batch, with torch's
+  intra-op threads divided between them (2 cores: 2 workers x 1 thread). Reading, decoding and
+  the model then share the cores without OpenMP's barrier stalls: a 2-thread forward pass waits
+  for its slowest thread, which stalls whenever the reader holds a core; single-threaded passes
+  in parallel do not (measured in ``benchmarks/RESULTS.md``).
+* On CUDA, the main thread moves each batch to the device (pinned memory, non-blocking copies)
+  and keeps one batch in flight while the next is assembled; ``bf16=True`` runs the model under
+  bfloat16 autocast (compare against fp32 first: ``benchmarks/bench_tile.py`` does).
+
+Memory is bounded by ``prefetch`` batches plus those in flight, whatever the scene size; only
+the output grid (a few values per cell) is held whole.
 
 A scene smaller than one chip along an axis is mirrored at its edges (``numpy.pad`` with mode
 ``reflect``) to fill the chip, so the model sees a full chip of the same texture; the valid
@@ -15,10 +24,14 @@ fraction counts only real scene pixels. Invalid pixels inside an accepted chip a
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, nullcontext
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -29,9 +42,12 @@ from lulcmap.grid import Grid
 
 log = logging.getLogger(__name__)
 
+MAX_CPU_WORKERS = 4
+"""Most concurrent model calls on CPU; the cores are divided between them."""
+
 
 class AbundanceModel(Protocol):
-    """Maps uint8 chips ``(N,3,S,S)`` + ancillary ``(N,A)`` to N2 fractions ``(N,C)``."""
+    """Maps uint8 chips ``(N,3,S,S)`` + ancillary ``(N,A)`` to fractions ``(N,C)``."""
 
     def __call__(self, images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor: ...
 
@@ -47,10 +63,24 @@ class StripSource(Protocol):
 
 @dataclass(frozen=True)
 class EngineOptions:
+    """How the engine runs.
+
+    Attributes:
+        batch_size: chips per model call.
+        min_valid_fraction: chips with fewer valid pixels become nodata cells.
+        prefetch: batches read ahead of the model.
+        device: ``cpu`` or ``cuda`` (``cuda:N``).
+        workers: concurrent model calls on CPU (None: one per core, at most
+            :data:`MAX_CPU_WORKERS`, sharing the cores' torch threads); CUDA uses one.
+        bf16: on CUDA, run the model under bfloat16 autocast (ignored on CPU).
+    """
+
     batch_size: int = 64
     min_valid_fraction: float = 0.5
     prefetch: int = 3
     device: str = "cpu"
+    workers: int | None = None
+    bf16: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,11 +92,17 @@ class InferenceResult:
     n_no_ancillary: int
 
 
-@dataclass(frozen=True)
-class _ChipRow:
-    row: int
-    chips: np.ndarray  # (cols, 3, S, S) uint8
-    valid_fraction: np.ndarray  # (cols,) float32
+@dataclass
+class _Batch:
+    images: np.ndarray  # (n, 3, S, S) uint8
+    ancillary: np.ndarray  # (n, A) float32
+    rows: np.ndarray  # (n,) output rows
+    cols: np.ndarray  # (n,) output columns
+
+
+@dataclass
+class _RowsDone:
+    cells: int  # cells of the chip row just read (for progress)
 
 
 class _RollingStrips:
@@ -85,9 +121,11 @@ class _RollingStrips:
         start = row_off + keep
         if start < end:
             rgb, valid = self.source.read_strip(start, end - start)
-            old = slice(self.rgb.shape[1] - keep, None)
-            self.rgb = np.concatenate([self.rgb[:, old], rgb], axis=1)
-            self.valid = np.concatenate([self.valid[old], valid], axis=0)
+            if keep:  # overlapping strips (stride < chip): append the new rows
+                old = slice(self.rgb.shape[1] - keep, None)
+                rgb = np.concatenate([self.rgb[:, old], rgb], axis=1)
+                valid = np.concatenate([self.valid[old], valid], axis=0)
+            self.rgb, self.valid = rgb, valid
         else:
             lo = row_off - self.off
             self.rgb, self.valid = self.rgb[:, lo : lo + height], self.valid[lo : lo + height]
@@ -105,43 +143,115 @@ def _pad_chip(chips: np.ndarray, size: int) -> np.ndarray:
     return np.pad(chips, pad, mode="reflect" if min(h, w) > 1 else "edge")
 
 
-def _cut_row(plan: ChipPlan, row: int, rgb: np.ndarray, valid: np.ndarray) -> _ChipRow:
-    _, w = plan.chip_shape
-    cols = plan.col_offsets
-    chips = np.stack([rgb[:, :, c : c + w] for c in cols])
+def _row_valid_fraction(plan: ChipPlan, valid: np.ndarray) -> np.ndarray:
+    """Valid fraction of every chip of a strip ``valid (h, W)``, shape ``(cols,)``."""
+    w, cols = plan.chip_shape[1], plan.col_offsets
     csum = np.concatenate([[0], np.cumsum(valid.sum(axis=0, dtype=np.int64))])
-    vf = ((csum[cols + w] - csum[cols]) / (valid.shape[0] * w)).astype(np.float32)
-    return _ChipRow(row, _pad_chip(chips, plan.chip_size), vf)
+    return ((csum[cols + w] - csum[cols]) / (valid.shape[0] * w)).astype(np.float32)
+
+
+@dataclass
+class _Cutter:
+    """Cuts accepted chips of each strip into batch arrays; records valid fractions."""
+
+    plan: ChipPlan
+    ancillary: np.ndarray  # (rows, cols, A)
+    has_ancillary: np.ndarray  # (rows, cols) bool: no value missing
+    batch_size: int
+    min_valid: float
+    valid_fraction: np.ndarray  # (rows, cols) float32, filled row by row
+    n_low: int = field(default=0, init=False)  # chips below min_valid
+    _n: int = field(default=0, init=False)  # chips in the batch being filled
+    _images: np.ndarray = field(init=False)
+    _where: list[tuple[int, int]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self._images = self._new_images()
+
+    def _new_images(self) -> np.ndarray:
+        s = self.plan.chip_size
+        return np.empty((self.batch_size, 3, s, s), np.uint8)
+
+    def add_row(self, row: int, rgb: np.ndarray, valid: np.ndarray) -> Iterator[_Batch]:
+        vf = _row_valid_fraction(self.plan, valid)
+        self.valid_fraction[row] = vf
+        low = vf < self.min_valid
+        self.n_low += int(low.sum())
+        w = self.plan.chip_shape[1]
+        for c in np.flatnonzero(~low & self.has_ancillary[row]).tolist():
+            c0 = int(self.plan.col_offsets[c])
+            chip = rgb[:, :, c0 : c0 + w]
+            if chip.shape[-2:] != (self.plan.chip_size,) * 2:
+                chip = _pad_chip(chip[None], self.plan.chip_size)[0]
+            self._images[self._n] = chip
+            self._where.append((row, c))
+            self._n += 1
+            if self._n == self.batch_size:
+                yield self.flush()
+
+    def flush(self) -> _Batch:
+        rows, cols = np.array(self._where, np.int64).reshape(-1, 2).T
+        anc = self.ancillary[rows, cols].astype(np.float32)
+        batch = _Batch(self._images[: self._n], anc, rows, cols)
+        self._images, self._n, self._where = self._new_images(), 0, []
+        return batch
+
+    @property
+    def pending(self) -> int:
+        return self._n
+
+
+def iter_strips(
+    source: StripSource, plan: ChipPlan
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(output row, rgb (3, h, W), valid (h, W))`` per chip row; each scene row decoded once.
+
+    This is all the engine reads: ``benchmarks/bench_tile.py`` times it alone as "read-only".
+    """
+    strips = _RollingStrips(source)
+    h = plan.chip_shape[0]
+    for row, off in enumerate(plan.row_offsets.tolist()):
+        rgb, valid = strips.get(int(off), h)
+        yield row, rgb, valid
 
 
 def _produce(
-    plan: ChipPlan, source: StripSource, out: queue.Queue[object], stop: threading.Event
+    cutter: _Cutter, source: StripSource, out: queue.Queue[object], stop: threading.Event
 ) -> None:
     try:
-        strips = _RollingStrips(source)
-        h = plan.chip_shape[0]
-        for row, off in enumerate(plan.row_offsets.tolist()):
+        cols = cutter.plan.shape[1]
+        for row, rgb, valid in iter_strips(source, cutter.plan):
             if stop.is_set():
                 return
-            rgb, valid = strips.get(int(off), h)
-            out.put(_cut_row(plan, row, rgb, valid))
+            for batch in cutter.add_row(row, rgb, valid):
+                out.put(batch)
+            out.put(_RowsDone(cols))
+        if cutter.pending:
+            out.put(cutter.flush())
         out.put(None)
     except BaseException as exc:  # handed to the consumer, re-raised there
         out.put(exc)
 
 
-def _chip_rows(plan: ChipPlan, source: StripSource, prefetch: int) -> Iterator[_ChipRow]:
+def _read_batches(
+    cutter: _Cutter, source: StripSource, prefetch: int, on_row: Callable[[int], None] | None
+) -> Generator[_Batch, None, None]:
+    """Batches from a reader thread; ``on_row(cells)`` as each chip row is read."""
     q: queue.Queue[object] = queue.Queue(maxsize=max(1, prefetch))
     stop = threading.Event()
     t = threading.Thread(
-        target=_produce, args=(plan, source, q, stop), daemon=True, name="lulcmap-reader"
+        target=_produce, args=(cutter, source, q, stop), daemon=True, name="lulcmap-reader"
     )
     t.start()
     try:
         while (item := q.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, _ChipRow)
+            if isinstance(item, _RowsDone):
+                if on_row is not None:
+                    on_row(item.cells)
+                continue
+            assert isinstance(item, _Batch)
             yield item
     finally:
         stop.set()
@@ -152,56 +262,83 @@ def _chip_rows(plan: ChipPlan, source: StripSource, prefetch: int) -> Iterator[_
                 t.join(timeout=0.05)
 
 
-class _Batcher:
-    """Collects accepted chips into batches and keeps one batch in flight on the device."""
+def _store(out: np.ndarray, batch: _Batch, result: torch.Tensor) -> None:
+    out[:, batch.rows, batch.cols] = result.float().cpu().numpy().T
 
-    def __init__(
-        self, model: AbundanceModel, device: torch.device, batch_size: int, out: np.ndarray
-    ) -> None:
-        self.model, self.device, self.batch_size, self.out = model, device, batch_size, out
-        self.images: list[np.ndarray] = []
-        self.anc: list[np.ndarray] = []
-        self.where: list[tuple[int, int]] = []
-        self.in_flight: tuple[torch.Tensor, list[tuple[int, int]]] | None = None
-        self.pin = device.type == "cuda"
 
-    def add(self, image: np.ndarray, anc: np.ndarray, row: int, col: int) -> None:
-        self.images.append(image)
-        self.anc.append(anc)
-        self.where.append((row, col))
-        if len(self.images) >= self.batch_size:
-            self.launch()
+def cpu_workers(workers: int | None = None) -> tuple[int, int]:
+    """``(concurrent model calls, torch threads each)`` for the cores this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = max(1, cores or 1)
+    n = max(1, min(cores, MAX_CPU_WORKERS) if workers is None else workers)
+    return n, max(1, cores // n)
 
-    def launch(self) -> None:
-        if not self.images:
-            return
-        imgs = torch.from_numpy(np.stack(self.images))
-        anc = torch.from_numpy(np.stack(self.anc).astype(np.float32))
-        if self.pin:
-            imgs, anc = imgs.pin_memory(), anc.pin_memory()
-        imgs = imgs.to(self.device, non_blocking=True)
-        anc = anc.to(self.device, non_blocking=True)
-        result = self.model(imgs, anc).float()
-        if self.pin:
-            result = result.to("cpu", non_blocking=True)
-        self.collect()
-        self.in_flight = (result, self.where)
-        self.images, self.anc, self.where = [], [], []
 
-    def collect(self) -> None:
-        if self.in_flight is None:
-            return
-        result, where = self.in_flight
-        if self.pin:
-            torch.cuda.current_stream(self.device).synchronize()
-        values = result.cpu().numpy()
-        rows, cols = np.array(where).T
-        self.out[:, rows, cols] = values.T
-        self.in_flight = None
+def _run_cpu(
+    batches: Iterator[_Batch], model: AbundanceModel, out: np.ndarray, workers: int | None
+) -> None:
+    """``workers`` threads call the model concurrently; torch's thread count is set for the run
+    (new threads take it when they start) and given back after."""
+    n, threads = cpu_workers(workers)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
 
-    def finish(self) -> None:
-        self.launch()
-        self.collect()
+    def forward(batch: _Batch) -> None:
+        result = model(torch.from_numpy(batch.images), torch.from_numpy(batch.ancillary))
+        _store(out, batch, result)
+
+    try:
+        with ThreadPoolExecutor(n, thread_name_prefix="lulcmap-model") as pool:
+            pending: deque[Future[None]] = deque()
+            try:
+                for batch in batches:
+                    pending.append(pool.submit(forward, batch))
+                    while len(pending) > n:  # bounded: one waiting batch per worker
+                        pending.popleft().result()
+                while pending:
+                    pending.popleft().result()
+            finally:
+                for f in pending:
+                    f.cancel()
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_cuda(
+    batches: Iterator[_Batch],
+    model: AbundanceModel,
+    out: np.ndarray,
+    device: torch.device,
+    bf16: bool,
+) -> None:
+    """Pinned memory, non-blocking copies, one batch in flight while the next is launched.
+
+    Batch ``k``'s results are read back once the event recorded after its device-to-host copy
+    has passed, i.e. while the device already works on batch ``k + 1``.
+    """
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
+    in_flight: tuple[_Batch, torch.Tensor, torch.cuda.Event] | None = None
+    for batch in batches:
+        imgs = torch.from_numpy(batch.images).pin_memory().to(device, non_blocking=True)
+        anc = torch.from_numpy(batch.ancillary).pin_memory().to(device, non_blocking=True)
+        with autocast:
+            result = model(imgs, anc)
+        host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(result.float(), non_blocking=True)
+        done = torch.cuda.Event()
+        done.record(torch.cuda.current_stream(device))
+        if in_flight is not None:
+            _store_when_done(out, *in_flight)
+        in_flight = (batch, host, done)
+    if in_flight is not None:
+        _store_when_done(out, *in_flight)
+
+
+def _store_when_done(
+    out: np.ndarray, batch: _Batch, host: torch.Tensor, done: torch.cuda.Event
+) -> None:
+    done.synchronize()
+    _store(out, batch, host)
 
 
 def run_inference(
@@ -217,40 +354,49 @@ def run_inference(
     """Stream the scene through ``model``; ``ancillary`` is ``(rows, cols, A)`` per cell.
 
     Cells whose chip's valid fraction is under ``options.min_valid_fraction``, or whose ancillary
-    values are missing (NaN), are not predicted: their fractions are NaN.
+    values are missing (NaN), are not predicted: their fractions are NaN. ``on_row(cells)`` is
+    called as each row of cells has been read.
     """
     rows, cols = plan.shape
     device = torch.device(options.device)
     fractions = np.full((n_classes, rows, cols), np.nan, np.float32)
     valid_fraction = np.zeros((rows, cols), np.float32)
+    if ancillary.ndim != 3 or ancillary.shape[:2] != plan.shape:
+        raise ValueError(
+            f"ancillary must be (rows, cols, variables) on the {plan.shape} output grid, "
+            f"got shape {ancillary.shape}"
+        )
     anc_ok = (
         np.all(np.isfinite(ancillary), axis=-1)
         if ancillary.shape[-1]
         else np.ones(plan.shape, bool)
     )
-    batcher = _Batcher(model, device, options.batch_size, fractions)
-    n_low = 0
-    for chip_row in _chip_rows(plan, source, options.prefetch):
-        r = chip_row.row
-        valid_fraction[r] = chip_row.valid_fraction
-        for c in range(cols):
-            if chip_row.valid_fraction[c] < options.min_valid_fraction:
-                n_low += 1
-            elif anc_ok[r, c]:
-                batcher.add(chip_row.chips[c], ancillary[r, c], r, c)
-        if on_row is not None:
-            on_row(cols)
-    batcher.finish()
+    cutter = _Cutter(
+        plan, ancillary, anc_ok, options.batch_size, options.min_valid_fraction, valid_fraction
+    )
+    with closing(_read_batches(cutter, source, options.prefetch, on_row)) as batches:
+        if device.type == "cuda":
+            _run_cuda(batches, model, fractions, device, options.bf16)
+        else:
+            _run_cpu(batches, model, fractions, options.workers)
     n_no_anc = int(np.sum(~anc_ok & (valid_fraction >= options.min_valid_fraction)))
     n_pred = int(np.isfinite(fractions[0]).sum())
     log.info(
         "predicted %d of %d cells (%d below the valid threshold, %d without ancillary)",
         n_pred,
         rows * cols,
-        n_low,
+        cutter.n_low,
         n_no_anc,
     )
-    return InferenceResult(fractions, valid_fraction, n_pred, n_low, n_no_anc)
+    return InferenceResult(fractions, valid_fraction, n_pred, cutter.n_low, n_no_anc)
 
 
-__all__ = ["AbundanceModel", "EngineOptions", "InferenceResult", "StripSource", "run_inference"]
+__all__ = [
+    "AbundanceModel",
+    "EngineOptions",
+    "InferenceResult",
+    "StripSource",
+    "cpu_workers",
+    "iter_strips",
+    "run_inference",
+]

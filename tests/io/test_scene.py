@@ -182,6 +182,29 @@ def test_other_gdal_formats(
     np.testing.assert_array_equal(scene.read_strip(0, H)[0], expected_uint8(dn[[2, 1, 0]]))
 
 
+@pytest.mark.parametrize(("dtype", "offset"), [("uint16", 0.0), ("uint16", -0.1), ("int16", 0.0)])
+def test_every_16bit_dn_reads_as_the_formula(tmp_path: Path, dtype: str, offset: float) -> None:
+    """16-bit scenes go through a lookup table: it must equal the formula for all 65536 DN."""
+    values = np.arange(65536, dtype=np.uint16).view(dtype).reshape(256, 256)
+    bands = np.stack([values, np.roll(values, 1), np.roll(values, 2)])
+    bands[:, 0, 0] = 0  # all bands 0: Sentinel-2 fill
+    path = write_tif(tmp_path / "all_dn.tif", bands)
+    scene = open_scene(path, rgb_bands="1,2,3", radiometry=RADIOMETRY, offset=offset or None)
+    rgb, valid = scene.read_strip(0, 256)
+    expected = expected_uint8(bands.astype(np.float64), offset=offset)
+    expected[:, 0, 0] = 0
+    assert np.argwhere(~valid).tolist() == [[0, 0]]
+    np.testing.assert_array_equal(rgb, expected)
+
+
+def test_convert_matches_read_strip(reflectance_tif: Path) -> None:
+    scene = open_scene(reflectance_tif, rgb_bands="B04,B03,B02", radiometry=RADIOMETRY)
+    rgb, valid = scene.read_strip(3, 20)
+    rgb2, valid2 = scene.convert(scene.data[:, 3:23, :].values)
+    np.testing.assert_array_equal(rgb2, rgb)
+    np.testing.assert_array_equal(valid2, valid)
+
+
 # -- validity --------------------------------------------------------------------------------------
 def test_declared_nodata_marks_pixels_invalid(tmp_path: Path, dn: np.ndarray) -> None:
     bands = dn.copy()
@@ -197,6 +220,16 @@ def test_declared_nodata_marks_pixels_invalid(tmp_path: Path, dn: np.ndarray) ->
     assert np.argwhere(~valid).tolist() == [[3, 4]]
     assert (rgb[:, 3, 4] == 0).all() and (rgb[:, ~valid] == 0).all()
     assert (rgb[:, valid] >= 1).all()
+
+
+def test_declared_nodata_zero(tmp_path: Path, dn: np.ndarray) -> None:
+    bands = dn[[2, 1, 0]].copy()
+    bands[:, 4, 5] = 0  # all bands 0: invalid
+    bands[:2, 6, 7] = 0  # red and green only: valid, and red reads as 1
+    path = write_tif(tmp_path / "nd0.tif", bands, nodata=0)
+    rgb, valid = open_scene(path, rgb_bands="1,2,3", radiometry=RADIOMETRY).read_strip(0, H)
+    assert np.argwhere(~valid).tolist() == [[4, 5]]
+    assert (rgb[:, 4, 5] == 0).all() and rgb[0, 6, 7] == 1 and rgb[2, 6, 7] > 1
 
 
 def test_all_zero_dn_is_fill_without_declared_nodata(tmp_path: Path, dn: np.ndarray) -> None:
@@ -275,6 +308,13 @@ def test_data_is_lazy_with_chip_row_chunks(reflectance_tif: Path, dn: np.ndarray
     assert list(scene.data.band_name.values) == ["B04", "B03", "B02"]
     np.testing.assert_array_equal(scene.data.values, dn[[2, 1, 0]])
     assert scene.data.rio.crs == scene.grid.crs
+
+
+def test_all_bands_of_a_3_band_scene_share_one_chunk(tmp_path: Path, dn: np.ndarray) -> None:
+    path = write_tif(tmp_path / "three.tif", dn[:3])
+    scene = open_scene(path, rgb_bands="3,2,1", radiometry=RADIOMETRY, chunk_rows=16)
+    assert scene.data.chunks == ((3,), (16, 16, 8), (W,))
+    np.testing.assert_array_equal(scene.data.values, dn[[2, 1, 0]])
 
 
 def test_read_strip_is_thread_safe(reflectance_tif: Path) -> None:

@@ -7,8 +7,10 @@ import rasterio
 GDAL_OPTIONS: dict[str, object] = {
     # Never list sibling files of remote/large folders just to open one raster.
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    # Block cache for decoded tiles; strips are read once, so a modest cache suffices.
-    "GDAL_CACHEMAX": 256,
+    # Block cache for decoded tiles, in BYTES (rasterio passes an int to GDALSetCacheMax64; a bare
+    # 256 would be 256 bytes, no cache at all). It must hold one strip's blocks of every band:
+    # chip rows straddle block rows, and pixel-interleaved bands are read one at a time.
+    "GDAL_CACHEMAX": 128 * 2**20,
     # Decode multi-threaded where the driver can (COG/GTiff deflate, JP2OpenJPEG).
     "GDAL_NUM_THREADS": "ALL_CPUS",
 }

@@ -6,7 +6,8 @@ read through GDAL's SENTINEL2 driver at 10 m (bands B4, B3, B2, B8 and, for L2A,
 
 Radiometry (the model card's :class:`~lulcmap.model.card.Radiometry`): 8-bit scenes are taken as
 already in it; other scenes are reflectance ``r = DN * scale + offset`` mapped to
-``clip(round(r / reflectance_max * 255), 1, 255)``. 0 marks invalid pixels.
+``clip(round(r / reflectance_max * 255), 1, 255)``; 16-bit DN go through a 65536-entry table
+built with that very formula (exact, and ~4x faster than computing it). 0 marks invalid pixels.
 
 Validity: a pixel is invalid where the three chosen bands all equal their declared nodata (with none
 declared: are all 0 in integer data, Sentinel-2's fill), where any of them is NaN, where the
@@ -301,6 +302,40 @@ def _safe_offset(band_tags: dict[str, str], quant: float) -> float:
     return float(value) / quant if value else 0.0
 
 
+_LUT_ROWS = 16
+"""Rows per table lookup: keeps numpy's index buffer in cache (measured ~20 % faster)."""
+
+
+def _stretch(
+    dn: np.ndarray, scale: Sequence[float], offset: Sequence[float], reflectance_max: float
+) -> np.ndarray:
+    """``clip(rint((DN * scale + offset) / reflectance_max * 255), 1, 255)``, float64, per band."""
+    refl = dn.astype(np.float64)
+    refl *= np.asarray(scale)[:, None, None]
+    refl += np.asarray(offset)[:, None, None]
+    refl /= reflectance_max
+    refl *= 255.0
+    np.rint(refl, out=refl)
+    np.clip(refl, 1, 255, out=refl)
+    return refl
+
+
+def _radiometry_lut(
+    dtype: np.dtype, scale: Sequence[float] | None, offset: Sequence[float] | None, rmax: float
+) -> np.ndarray | None:
+    """For 16-bit integer DN, the uint8 value of every possible DN, ``(3, 65536)``; else None.
+
+    Indexed by the DN's uint16 bit pattern (``dn.view(np.uint16)``), so int16 works too. Built
+    with :func:`_stretch` itself, so a lookup equals the float64 formula exactly, at a fraction of
+    its cost (a 10980 x 10980 tile: ~0.3 s instead of ~1.1 s on one core).
+    """
+    if scale is None or offset is None or dtype not in (np.dtype(np.uint16), np.dtype(np.int16)):
+        return None
+    values = np.arange(65536, dtype=np.uint16).view(dtype)
+    dn = np.broadcast_to(values, (3, 1, 65536))
+    return np.ascontiguousarray(_stretch(dn, scale, offset, rmax)[:, 0].astype(np.uint8))
+
+
 # -- geometry --------------------------------------------------------------------------------------
 def _scene_grid(ds: DatasetReader, name: str) -> Grid:
     if ds.crs is None and (ds.gcps[0] or ds.rpcs):
@@ -383,12 +418,20 @@ def _check_mask(mask: Path, grid: Grid) -> None:
         )
 
 
-def _open_lazy(gdal_path: str, chunk_rows: int) -> Any:
-    """rioxarray's lazy (band, y, x) array; one band per chunk, so a band subset reads only it."""
+def _open_lazy(gdal_path: str, chunk_rows: int, *, all_bands: bool) -> Any:
+    """rioxarray's lazy (band, y, x) array, chunks of ``chunk_rows`` whole rows.
+
+    When every band is used, a chunk holds them all: one GDAL read per strip, which decodes each
+    block once (pixel-interleaved files keep all bands in one block). Otherwise one band per
+    chunk, so a band subset reads only those bands.
+    """
     with warnings.catch_warnings():  # affine's `*` deprecation, raised inside rioxarray
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         return rioxarray.open_rasterio(
-            gdal_path, chunks={"band": 1, "y": chunk_rows, "x": -1}, lock=False, cache=False
+            gdal_path,
+            chunks={"band": -1 if all_bands else 1, "y": chunk_rows, "x": -1},
+            lock=False,
+            cache=False,
         )
 
 
@@ -427,6 +470,7 @@ class Scene:
     data: xr.DataArray = field(repr=False)
     _reader: _PerThread = field(repr=False)
     _mask_reader: _PerThread | None = field(repr=False)
+    _lut: np.ndarray | None = field(default=None, repr=False)
 
     def read_strip(self, row_off: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``row_off:row_off + height`` as ``(rgb (3, height, W) uint8, valid (height, W))``.
@@ -440,48 +484,68 @@ class Scene:
                 f"{self.grid.height} rows"
             )
         window = Window(0, row_off, self.grid.width, height)
-        # The pixels come through rioxarray's dask array (chunks of whole chip rows), computed
-        # in the calling thread: the engine already reads in a background thread of its own.
-        with dask.config.set(scheduler="synchronous"):
-            dn = np.asarray(self.data[:, row_off : row_off + height, :].values)
         with gdal_env():
+            # The pixels come through rioxarray's dask array (chunks of whole chip rows), computed
+            # in the calling thread (the engine already reads in a background thread of its own;
+            # the scheduler is passed, not set globally, so concurrent callers do not race), with
+            # lulcmap's GDAL settings: the block cache keeps blocks that straddle two strips.
+            strip = self.data[:, row_off : row_off + height, :].data
+            (dn,) = dask.compute(strip, scheduler="synchronous")
             ds = self._reader.get() if self.gdal_mask else None
             alpha = ds.read_masks(self.band_indexes[0], window=window) if ds else None
             labels = self._mask_reader.get().read(1, window=window) if self._mask_reader else None
         valid = self._valid(dn, alpha, labels)
         return self._to_uint8(dn, valid), valid
 
+    def convert(self, dn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw values ``(3, h, w)`` of the chosen bands -> ``(rgb uint8, valid)`` as ``read_strip``.
+
+        For data read elsewhere (e.g. a chip of :attr:`data`). Validity comes from the values
+        alone (nodata, all-zero fill, NaN); the alpha band and the mask raster need
+        :meth:`read_strip`.
+        """
+        valid = self._valid(dn, None, None)
+        return self._to_uint8(dn, valid), valid
+
     def _valid(
         self, dn: np.ndarray, alpha: np.ndarray | None, labels: np.ndarray | None
     ) -> np.ndarray:
         floating = np.issubdtype(dn.dtype, np.floating)
-        invalid = np.isnan(dn).any(axis=0) if floating else np.zeros(dn.shape[1:], bool)
-        if alpha is not None:
-            invalid |= alpha == 0
         declared = [(b, v) for b, v in enumerate(self.nodata) if v is not None and not np.isnan(v)]
-        if declared:
-            invalid |= np.logical_and.reduce([dn[b] == v for b, v in declared])
-        elif not floating:
-            invalid |= ~dn.any(axis=0)  # all-zero DN: Sentinel-2's fill value
+        if not floating and all(v == 0 for _, v in declared):
+            # Integer fill of 0 (declared, or Sentinel-2's all-zero DN): a bitwise OR of the
+            # bands is non-zero where any band is -- one pass instead of three comparisons.
+            index = [b for b, _ in declared]
+            bands = dn[index] if declared and len(index) < len(dn) else dn
+            valid = np.bitwise_or.reduce(bands, axis=0) != 0
+        else:
+            valid = ~np.isnan(dn).any(axis=0) if floating else np.ones(dn.shape[1:], bool)
+            if declared:
+                valid &= np.logical_or.reduce([dn[b] != v for b, v in declared])
+        if alpha is not None:
+            valid &= alpha != 0
         if labels is not None:
             values = self.mask_values
-            invalid |= labels != 0 if values is None else np.isin(labels, values)
-        return ~invalid
+            valid &= labels == 0 if values is None else ~np.isin(labels, values)
+        return valid
 
     def _to_uint8(self, dn: np.ndarray, valid: np.ndarray) -> np.ndarray:
         if self.scale is None or self.offset is None:
             rgb = np.maximum(dn, 1).astype(np.uint8, copy=False)
-            rgb[:, ~valid] = 0
-            return rgb
-        refl = dn.astype(np.float64)
-        refl *= np.asarray(self.scale)[:, None, None]
-        refl += np.asarray(self.offset)[:, None, None]
-        refl /= self.radiometry.reflectance_max
-        refl *= 255.0
-        np.rint(refl, out=refl)
-        np.clip(refl, 1, 255, out=refl)
-        refl[:, ~valid] = 0  # also clears NaN before the cast
-        return refl.astype(np.uint8)
+        elif self._lut is not None:  # 16-bit DN: one exact table lookup per pixel
+            rgb = np.empty(dn.shape, np.uint8)
+            index = dn.view(np.uint16)  # int16 tables are laid out in uint16 bit order
+            for b in range(3):
+                for r in range(0, dn.shape[1], _LUT_ROWS):
+                    np.take(
+                        self._lut[b], index[b, r : r + _LUT_ROWS], out=rgb[b, r : r + _LUT_ROWS]
+                    )
+        else:
+            refl = _stretch(dn, self.scale, self.offset, self.radiometry.reflectance_max)
+            refl[:, ~valid] = 0  # clears NaN before the cast
+            rgb = refl.astype(np.uint8)
+        np.multiply(rgb, valid, out=rgb)  # 0 marks invalid pixels
+        return rgb
 
     def describe(self) -> dict[str, object]:
         """What was read and how, for the run record."""
@@ -585,7 +649,9 @@ def open_scene(
             driver = ds.driver
             flags = ds.mask_flag_enums[bands[0] - 1]
             gdal_mask = MaskFlags.alpha in flags or MaskFlags.per_dataset in flags
-            full = _open_lazy(gdal_path, chunk_rows)
+            full = _open_lazy(
+                gdal_path, chunk_rows, all_bands=set(bands) == set(range(1, ds.count + 1))
+            )
     except RasterioIOError as exc:
         raise NotARasterError(
             f"scene {name} is not a raster GDAL can read ({_first_line(exc)}); pass a "
@@ -615,6 +681,7 @@ def open_scene(
         data=data,
         _reader=_PerThread(lambda stack: stack.enter_context(_quiet_open(gdal_path))),
         _mask_reader=None if mask is None else _PerThread(_open_mask(mask, grid)),
+        _lut=_radiometry_lut(np.dtype(dtype), scales, offsets, radiometry.reflectance_max),
     )
 
 
