@@ -80,7 +80,8 @@ def _ancillary(a: Args, plan: ChipPlan, paths: dict[str, Path]) -> np.ndarray:
     return np.stack([anc[n] for n in card.ancillary_names], axis=-1).astype(np.float32)
 
 
-def _result(a: Args, clock: _Clock, chips: int, timed: int, **extra: object) -> dict[str, object]:
+def _result(clock: _Clock, chips: int, timed: int, **extra: object) -> dict[str, object]:
+    """Timings scaled from the ``timed`` chips to all ``chips`` (linear extrapolation)."""
     scale = chips / timed
     return {
         "wall_s": clock.wall * scale,
@@ -100,7 +101,7 @@ def step_read(a: Args) -> dict[str, object]:
         scene, plan, _ = _scene(a)
         for _ in iter_strips(scene, plan):
             pass
-    return _result(a, clock, plan.n_cells, plan.n_cells)
+    return _result(clock, plan.n_cells, plan.n_cells)
 
 
 # -- 2. model-only -----------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def step_model(a: Args) -> dict[str, object]:
         torch.set_num_threads(previous)
         out.update(concurrent_wall_s=par.wall, concurrent=f"{workers} x {threads} thread(s)")
         clock = min(seq, par, key=lambda c: c.wall)
-    return _result(a, clock, n_chips, n_chips, **out)
+    return _result(clock, n_chips, n_chips, **out)
 
 
 # -- 3. predict end to end -----------------------------------------------------------------------
@@ -194,7 +195,6 @@ def step_predict(a: Args) -> dict[str, object]:
     np.save(Path(a["scratch"]) / f"predict{a['size']}.npy", n2)
     gpu = samples()
     return _result(
-        a,
         clock,
         int(ds.attrs["n_cells"]),
         int(ds.attrs["n_cells"]),
@@ -248,7 +248,6 @@ def step_naive(a: Args) -> dict[str, object]:
                 y = model(x, torch.from_numpy(anc[r, c][None]).to(a["device"]))
                 out[i] = y.float().cpu().numpy()[0]
     return _result(
-        a,
         clock,
         plan.n_cells,
         len(cells),
@@ -321,7 +320,6 @@ def step_xbatcher(a: Args) -> dict[str, object]:
     _sync(a["device"])
     clock.__exit__()
     return _result(
-        a,
         clock,
         n_patches,
         len(index) - first,
