@@ -250,9 +250,8 @@ def _read_batches(
             if isinstance(item, _RowsDone):
                 if on_row is not None:
                     on_row(item.cells)
-                continue
-            assert isinstance(item, _Batch)
-            yield item
+            elif isinstance(item, _Batch):
+                yield item
     finally:
         stop.set()
         while t.is_alive():  # unblock a producer waiting on a full queue

@@ -38,6 +38,18 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+BOA_OFFSET = -0.1  # -1000 DN / 10000: the L2A offset of processing baseline >= 04.00
+
+
+def reflectance_offset(boa_offset: bool, offset: float | None) -> float | None:
+    """The offset that ``--boa-offset`` / ``--offset`` ask for (they exclude each other)."""
+    if boa_offset and offset is not None:
+        from lulcmap.errors import ConfigError
+
+        raise ConfigError("give either --boa-offset or --offset, not both")
+    return BOA_OFFSET if boa_offset else offset
+
+
 def setup_logging(quiet: bool, verbose: bool = False) -> None:
     level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
     logging.basicConfig(level=level, format="lulcmap: %(levelname)s: %(message)s", force=True)

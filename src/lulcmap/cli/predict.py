@@ -8,15 +8,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from lulcmap.cli._common import progress_bar, setup_logging, user_errors
+from lulcmap.cli._common import progress_bar, reflectance_offset, setup_logging, user_errors
 from lulcmap.config import PredictConfig, load_run_config, validate
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import parse_climate_var
 from lulcmap.pipeline import run_predict
 
 console = Console(stderr=True)
-
-BOA_OFFSET = -0.1  # -1000 DN / 10000: the L2A offset of processing baseline >= 04.00
 
 
 def _mask_values(text: str | None) -> tuple[int, ...] | None:
@@ -90,8 +88,6 @@ def predict(
 ) -> None:
     """Map N1/N2 abundances of a whole scene: COGs, Zarr, GeoParquet and a run record."""
     setup_logging(quiet, verbose)
-    if boa_offset and offset is not None:
-        raise ConfigError("give either --boa-offset or --offset, not both")
     data = {
         "scene": scene,
         "out": out,
@@ -102,7 +98,7 @@ def predict(
         "stride": stride,
         "rgb_bands": rgb_bands,
         "scale": scale,
-        "offset": BOA_OFFSET if boa_offset else offset,
+        "offset": reflectance_offset(boa_offset, offset),
         "mask": mask,
         "mask_values": _mask_values(mask_values),
         "min_valid_fraction": min_valid,

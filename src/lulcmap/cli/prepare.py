@@ -10,15 +10,13 @@ from typing import cast
 import typer
 from rich.console import Console
 
-from lulcmap.cli._common import progress_bar, setup_logging, user_errors
+from lulcmap.cli._common import progress_bar, reflectance_offset, setup_logging, user_errors
 from lulcmap.config import validate
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import parse_climate_var
 from lulcmap.training.prepare import PrepareConfig, prepare_dataset
 
 console = Console(stderr=True)
-
-BOA_OFFSET = -0.1  # -1000 DN / 10000: the L2A offset of processing baseline >= 04.00
 
 
 def parse_block_size(text: str) -> tuple[float, float]:
@@ -100,8 +98,6 @@ def prepare(
 ) -> None:
     """Cut scenes into chips with exact N1/N2 fractions from a reference map (a Zarr dataset)."""
     setup_logging(quiet, verbose)
-    if boa_offset and offset is not None:
-        raise ConfigError("give either --boa-offset or --offset, not both")
     data = {
         "scenes": tuple(scenes),
         "reference": reference,
@@ -114,7 +110,7 @@ def prepare(
         "climate_vars": dict(parse_climate_var(v) for v in climate_var),
         "rgb_bands": rgb_bands,
         "scale": scale,
-        "offset": BOA_OFFSET if boa_offset else offset,
+        "offset": reflectance_offset(boa_offset, offset),
         "reflectance_max": reflectance_max,
         "chip_size": chip_size,
         "stride": stride,

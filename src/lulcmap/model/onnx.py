@@ -258,7 +258,8 @@ class OnnxModel:
 
     @property
     def spec(self) -> OnnxSpec:
-        assert self.card.onnx is not None  # checked in load()
+        if self.card.onnx is None:  # load() refuses such cards; a hand-built object may not
+            raise ModelCardError(f"card {self.card.id} has ONNX weights but no `onnx:` block")
         return self.card.onnx
 
     def __call__(self, images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor:
