@@ -13,8 +13,8 @@
 #
 # Run from anywhere: `bash pipelines/zion.sh`. Intermediate files go to $ZION_WORK (default
 # zion-work/ in the repository, git-ignored). CPU, 2 cores: prepare ~20 s, each training ~90 s;
-# `--device auto` trains on a GPU where torch sees one. $ZION_SEEDS (default "1 2") repeats the
-# ablation with other seeds (other block splits and initial weights) into $ZION_WORK/seed-N/.
+# `device: auto` trains on a GPU where torch sees one. The ablation is repeated with seeds 1 and 2
+# (other block splits and initial weights) into $ZION_WORK/seed-N/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LULCMAP_DATA:-../shared/data}
@@ -27,44 +27,11 @@ mkdir -p "$WORK"
 python pipelines/zion_scene.py "$DATA/zion" --within "$DATA/zion/srtm.tif" \
     --out "$WORK/landsat_rgb.vrt" --histogram "$MODEL/radiometry.png"
 
-# 2. The chip dataset: read at 10 m (bilinear from 30 m), 224 px chips every 112 px, TOA
-#    reflectance 2e-5 x DN - 0.1 stretched 0..0.3 -> 1..255, exact NLCD fractions per chip,
-#    6 x 6 km blocks.
-lulcmap prepare "$WORK/landsat_rgb.vrt" \
-    --rgb-bands B4,B3,B2 --scale 2e-5 --offset -0.1 --pixel-size 10 \
-    --reference "$DATA/zion/nlcd2011.tif" --crosswalk nlcd \
-    --dem "$DATA/zion/srtm.tif" \
-    --climate-var "temp_ave=$DATA/worldclim-10m/wc2.1_10m_bio_1.tif" \
-    --climate-var "prec_jan=$DATA/worldclim-10m/wc2.1_10m_prec_01.tif" \
-    --chip-size 224 --stride 112 --block-size 6000x6000 \
-    --out "$WORK/zion.zarr" --overwrite
-
-# 3. Train with all four ancillary variables (the shipped model), then the same without the
-#    ancillary branch (the ablation): same seed, so the same blocks and the same batches.
-TRAIN=(--epochs 40 --batch-size 32 --lr 2e-3 --device auto --licence CC-BY-SA-4.0)
-ANC=(--ancillary elevation,slope,temp_ave,prec_jan --units prec_jan=mm)
-lulcmap train "$WORK/zion.zarr" --out "$MODEL" --id zion-landsat-nlcd --seed 0 \
-    "${ANC[@]}" --overwrite "${TRAIN[@]}" \
-    --data "Landsat 8 OLI RGB, 30 m read at 10 m, Zion NP, Utah (NOT Sentinel-2) + NLCD 2011 via the nlcd crosswalk: 1110 chips" \
-    --description "Landsat 8 (NOT Sentinel-2) RGB at 30 m resampled to 10 m, Zion National Park, Utah; NLCD 2011 -> SIPNA N2 via the nlcd crosswalk; ancillary elevation, slope (SRTM), temp_ave (WorldClim bio_1), prec_jan (WorldClim January precipitation). A demonstration of lulcmap train on real imagery, not a model of Andalusia."
-lulcmap train "$WORK/zion.zarr" --out "$WORK/zion-landsat-nlcd-noanc" --seed 0 \
-    --ancillary none --overwrite "${TRAIN[@]}" \
-    --description "Ablation of zion-landsat-nlcd: the same training without the ancillary branch."
-
-# 4. Held-out blocks (the card records them and their bounds): reports with scatter plots.
-lulcmap evaluate "$WORK/zion.zarr" --model "$MODEL" --split test \
-    --out "$MODEL/evaluation" --overwrite
-lulcmap evaluate "$WORK/zion.zarr" --model "$WORK/zion-landsat-nlcd-noanc" --split test \
-    --out "$WORK/zion-landsat-nlcd-noanc/evaluation" --overwrite
-
-# 5. The ablation again with other seeds: each seed draws its own test/validation blocks and
-#    initial weights, shared by the two runs of a pair.
-for SEED in ${ZION_SEEDS-1 2}; do
-    lulcmap train "$WORK/zion.zarr" --out "$WORK/seed-$SEED/anc" --id "zion-seed-$SEED" \
-        --seed "$SEED" "${ANC[@]}" --overwrite --quiet "${TRAIN[@]}"
-    lulcmap train "$WORK/zion.zarr" --out "$WORK/seed-$SEED/noanc" --id "zion-seed-$SEED-noanc" \
-        --seed "$SEED" --ancillary none --overwrite --quiet "${TRAIN[@]}"
-done
+# 2-5. The lulcmap commands, declared in pipelines/zion.yaml: the chip dataset (read at 10 m,
+#    TOA reflectance 2e-5 x DN - 0.1, exact NLCD fractions, 6 x 6 km blocks), the model and its
+#    ablation without ancillary data (seed 0), their held-out reports, and the ablation again
+#    with seeds 1 and 2.
+lulcmap run pipelines/zion.yaml --overwrite --var "data=$DATA" --out "$WORK"
 
 # 6. The ablation table (held-out means over classes, from the cards).
 python - "$MODEL" "$WORK/zion-landsat-nlcd-noanc" "$WORK"/seed-*/anc "$WORK"/seed-*/noanc <<'PY'

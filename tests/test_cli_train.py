@@ -158,3 +158,24 @@ def test_missing_dataset(tmp_path: Path) -> None:
     out = tmp_path / "m"
     code, output = invoke("train", tmp_path / "nope.zarr", "--out", out)
     assert_clean_failure(code, output, out, "does not exist", "lulcmap prepare")
+
+
+def test_train_on_two_datasets_holding_one_out(dataset: Path, tmp_path: Path) -> None:
+    other = write_dataset(tmp_path / "other.zarr", [40] * 8)
+    out = tmp_path / "m"
+    code, output = invoke(
+        "train", dataset, "--test-dataset", other, "--val-blocks", "5", "--out", out, *FAST
+    )
+    assert code == 0, output
+    split = yaml.safe_load((out / "card.yaml").read_text())["training"]["split"]
+    assert split["test_blocks"] == [40] and split["val_blocks"] == [5]
+    code, output = invoke(
+        "evaluate", dataset, other, "--model", out, "--out", tmp_path / "e", "--quiet"
+    )
+    assert code == 0, output
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["counts"]["evaluated"] == 8 and metrics["counts"]["baseline_chips"] > 0
+    code, output = invoke(
+        "train", dataset, "--test-dataset", other, "--test-blocks", "1", "--out", out / "x", *FAST
+    )
+    assert_clean_failure(code, output, out / "x", "--test-blocks or --test-dataset, not both")

@@ -281,3 +281,55 @@ def test_zion_scene_script_stacks_bands_inside_the_dem(data_dir: Path, tmp_path:
     scene.close()
     with rasterio.open(zion / "srtm.tif") as dem:
         check_covers(dem, scene.grid.bounds, scene.grid.crs, what="DEM")
+
+
+# -- several datasets -----------------------------------------------------------------------------
+def _store(ds: xr.Dataset, path: Path) -> Path:
+    ds.attrs["scenes"] = [{"path": path.name}]
+    ds["scene_index"] = ("chip", np.zeros(ds.sizes["chip"], np.int16))
+    ds.to_zarr(path, mode="w", zarr_format=2, consolidated=True)
+    return path
+
+
+def test_datasets_open_together_and_hold_out_whole(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    a = _store(make_chip_dataset(rng.dirichlet(np.ones(10), 24), blocks=np.repeat([0, 1, 2], 8),
+                                 chip_size=32), tmp_path / "a.zarr")  # fmt: skip
+    b = _store(make_chip_dataset(rng.dirichlet(np.ones(10), 8), blocks=[5] * 8, chip_size=32,
+                                 seed=2), tmp_path / "b.zarr")  # fmt: skip
+    from lulcmap.evaluation.dataset import open_chip_datasets
+
+    both = open_chip_datasets([a, b])
+    assert both.sizes["chip"] == 32 and both["dataset"].values.tolist() == [0] * 24 + [1] * 8
+    assert both["scene_index"].values.tolist() == [0] * 24 + [1] * 8  # into the joined list
+    assert [s["path"] for s in both.attrs["scenes"]] == ["a.zarr", "b.zarr"]
+    # b held out whole: its block is the test block, a's blocks train and validate
+    result = train_model(a, options=options(epochs=1, test_datasets=(b,), val_blocks=(2,)))
+    split = result.card.training["split"]
+    assert split["test_blocks"] == [5] and split["val_blocks"] == [2]
+    assert split["train_blocks"] == [0, 1] and result.card.metrics["N2"]["model"]["n_chips"] == 8
+    with pytest.raises(ConfigError, match="not both"):
+        train_model(a, options=options(test_datasets=(b,), test_blocks=(0,)))
+    with pytest.raises(ConfigError, match="given both to train on and as a test dataset"):
+        train_model([a, b], options=options(test_datasets=(b,)))
+
+
+def test_datasets_that_differ_are_refused(tmp_path: Path) -> None:
+    n2 = np.full((4, 10), 0.1)
+    a = _store(make_chip_dataset(n2, chip_size=32), tmp_path / "a.zarr")
+    b = make_chip_dataset(n2, chip_size=32)
+    b.attrs["pixel_size_m"] = 20.0
+    from lulcmap.evaluation.dataset import open_chip_datasets
+
+    with pytest.raises(InputDataError, match=r"differ in pixel_size_m.*same options"):
+        open_chip_datasets([a, _store(b, tmp_path / "b.zarr")])
+    c = make_chip_dataset(n2, chip_size=32, ancillary=("elevation",))
+    with pytest.raises(InputDataError, match="different variable"):
+        open_chip_datasets([a, _store(c, tmp_path / "c.zarr")])
+
+
+def test_named_validation_blocks() -> None:
+    test, val, train = choose_blocks(
+        range(6), test_fraction=0.2, val_fraction=0.5, test_blocks=[0], val_blocks=[4, 5], seed=0
+    )
+    assert (test, val, train) == ((0,), (4, 5), (1, 2, 3))

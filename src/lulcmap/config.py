@@ -1,21 +1,17 @@
-"""Validated run configuration: the same object behind the CLI, the Python API and YAML files.
-
-User-facing configs reject unknown keys. Relative paths in a YAML file are resolved against the
-file's folder; the placeholder ``{out}`` expands to the run's output folder.
-"""
+"""Validated configuration: the same objects behind the CLI, the Python API and YAML pipelines
+(:mod:`lulcmap.workflow`). User-facing configs reject unknown keys."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lulcmap.errors import ConfigError, InputNotFoundError
+from lulcmap.errors import ConfigError
 
 
 class _Config(BaseModel):
@@ -60,13 +56,6 @@ class DemoConfig(_Config):
     size: int = Field(2240, ge=224)
 
 
-class RunConfig(_Config):
-    """A YAML pipeline: optionally generate the demo inputs, then predict."""
-
-    demo: DemoConfig | None = None
-    predict: PredictConfig
-
-
 def scene_stem(path: Path) -> str:
     name = path.name.rstrip("/")
     for suffix in (".zip", ".SAFE", ".xml", ".tif", ".tiff", ".vrt", ".jp2"):
@@ -75,58 +64,58 @@ def scene_stem(path: Path) -> str:
     return name or "scene"
 
 
-def _resolve(value: str, base: Path, out: str) -> str:
-    path = Path(value.replace("{out}", out))
-    return str(path if path.is_absolute() else base / path)
-
-
-_PATH_KEYS = ("scene", "dem", "climate", "mask")
-
-
-def load_run_config(path: Path, *, out: Path | None = None) -> RunConfig:
-    """Read a YAML run config; ``out`` overrides ``predict.out``."""
-    if not path.is_file():
-        raise InputNotFoundError(f"config {path} does not exist; see pipelines/demo.yaml")
-    try:
-        data = yaml.safe_load(path.read_text("utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("predict"), dict):
-        raise ConfigError(f"config {path} needs a `predict:` section; see pipelines/demo.yaml")
-    pred = dict(data["predict"])
-    base = path.resolve().parent
-    out_str = (
-        str(Path(out).resolve())
-        if out is not None
-        else _resolve(str(pred.get("out", ".")), base, "")
-    )
-    pred["out"] = out_str
-    for key in _PATH_KEYS:
-        if isinstance(pred.get(key), str):
-            pred[key] = _resolve(pred[key], base, out_str)
-    if isinstance(pred.get("climate_vars"), dict):
-        pred["climate_vars"] = {
-            k: _resolve(str(v), base, out_str) for k, v in pred["climate_vars"].items()
-        }
-    data["predict"] = pred
-    return validate(RunConfig, data, source=str(path))
-
-
 C = TypeVar("C", bound=_Config)
 
 
-def validate(model: type[C], data: Mapping[str, object], *, source: str) -> C:
-    """Validate ``data`` as ``model``; the first problem becomes a one-line ConfigError."""
+def validate(
+    model: type[C],
+    data: Mapping[str, object],
+    *,
+    source: str,
+    example: str | None = None,
+) -> C:
+    """Validate ``data`` as ``model``; the first problem becomes a one-line ConfigError that names
+    the accepted keys when a key is unknown. ``example`` says where to look (default: the help of
+    the command ``source`` names, ``lulcmap <command>``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()  # an unknown key first: a misspelt key also makes one "missing"
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         where = ".".join(str(p) for p in first["loc"])
-        hint = " (unknown key)" if first["type"] == "extra_forbidden" else ""
+        hint = ""
+        if first["type"] == "extra_forbidden":
+            keys = _accepted_keys(model, first["loc"][:-1])
+            hint = f" (unknown key; accepted: {', '.join(keys)})" if keys else " (unknown key)"
+        see = example or (f"see `{source} --help`" if source.startswith("lulcmap ") else "")
         raise ConfigError(
-            f"{source}: `{where}`{hint}: {first['msg']}; "
-            "see pipelines/demo.yaml for the accepted keys"
+            f"{source}: `{where}`{hint}: {first['msg']}" + (f"; {see}" if see else "")
         ) from None
 
 
-__all__ = ["DemoConfig", "PredictConfig", "RunConfig", "load_run_config", "scene_stem", "validate"]
+def _accepted_keys(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The field names of the (nested) model at ``loc`` inside ``model``."""
+    current: object = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        current = _model_in(fields[part].annotation)
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _model_in(annotation: object) -> object:
+    """The pydantic model an annotation holds (through ``X | None``, tuples and lists)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+__all__ = ["DemoConfig", "PredictConfig", "scene_stem", "validate"]

@@ -9,6 +9,8 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,14 +18,15 @@ import numpy as np
 import rasterio
 
 from lulcmap.chips import ChipPlan
-from lulcmap.config import DemoConfig, RunConfig, load_run_config
-from lulcmap.errors import OutputExistsError
+from lulcmap.config import DemoConfig
+from lulcmap.errors import ConfigError, OutputExistsError
 from lulcmap.io.env import gdal_env
 from lulcmap.io.writers import percent_largest_remainder, write_cog
 from lulcmap.legend import Legend
 from lulcmap.model.registry import resolve_card
 from lulcmap.pipeline import check_outputs_free, run_predict
 from lulcmap.resources import shipped_dir
+from lulcmap.workflow import RunConfig, WorldConfig, load_run_config
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,25 @@ def demo_config(out: Path) -> RunConfig:
     return load_run_config(shipped_dir("pipelines") / "demo.yaml", out=out)
 
 
+@contextmanager
+def _staged(folder: Path, *, overwrite: bool) -> Iterator[Path]:
+    """A staging folder beside ``folder`` that replaces it only when the block completes."""
+    if folder.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{folder} already exists; pass --overwrite to regenerate it or choose another folder"
+        )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-tmp-", dir=folder.parent))
+    try:
+        yield staging
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def generate_inputs(
     inputs: Path, demo: DemoConfig, *, legend: Legend, chip_size: int, stride: int
 ) -> dict[str, Path]:
@@ -47,9 +69,7 @@ def generate_inputs(
     from lulcmap.testing import synthetic_world, write_world
 
     world = synthetic_world((demo.size, demo.size), seed=demo.seed)
-    inputs.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".inputs-tmp-", dir=inputs.parent))
-    try:
+    with _staged(inputs, overwrite=True) as staging:
         paths = write_world(world, staging)
         plan = ChipPlan(world.grid, chip_size=chip_size, stride=stride)
         n2 = world.fractions(plan)
@@ -65,13 +85,29 @@ def generate_inputs(
                 tags={"level": level, "content": f"synthetic truth, seed {demo.seed}"},
             )
             paths[f"truth_{level}"] = path
-        if inputs.exists():
-            shutil.rmtree(inputs)
-        staging.rename(inputs)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return {k: inputs / p.relative_to(staging) for k, p in paths.items()}
+
+
+def world_origin(seed: int, size: int, pixel_size: float = 10.0) -> tuple[float, float]:
+    """Where a ``world`` step puts world ``seed`` (EPSG:32630): the cell (column ``seed mod 16 +
+    8``, row ``seed div 16 + 188``) of a grid of world-sized cells anchored at the CRS origin. So
+    worlds of different seeds never overlap, and each is exactly one spatial block of ``prepare``
+    when ``--block-size`` equals its extent."""
+    extent = size * pixel_size
+    return extent * (8 + seed % 16), extent * (189 + seed // 16)
+
+
+def write_training_world(cfg: WorldConfig) -> dict[str, Path]:
+    """A ``world`` step: the synthetic world ``cfg.seed`` as the tool's inputs, with its N2 class
+    map as ``reference.tif`` (codes = N2 class indexes: crosswalk ``index``), atomically."""
+    from lulcmap.testing import synthetic_world, write_world
+
+    world = synthetic_world(
+        (cfg.size, cfg.size), seed=cfg.seed, origin=world_origin(cfg.seed, cfg.size)
+    )
+    with _staged(Path(cfg.out), overwrite=cfg.overwrite) as staging:
+        paths = write_world(world, staging, reference=True)
+    return {k: Path(cfg.out) / p.relative_to(staging) for k, p in paths.items()}
 
 
 def _read(path: Path) -> np.ndarray:
@@ -94,6 +130,11 @@ def run_config(cfg: RunConfig, *, quiet: bool = False) -> DemoReport:
 
     start = time.perf_counter()
     pred = cfg.predict
+    if pred is None:
+        raise ConfigError(
+            "run_config runs the demo form (`demo:` + `predict:`); steps run with "
+            "lulcmap.workflow.run_steps"
+        )
     stem = pred.output_stem
     check_outputs_free(pred.out, stem, pred.overwrite)
     inputs = pred.out / "inputs"
@@ -141,9 +182,16 @@ def _print(report: DemoReport) -> None:
 
 def run_demo(out: Path, *, overwrite: bool = False, quiet: bool = False) -> DemoReport:
     cfg = demo_config(out)
-    if overwrite:
-        cfg = cfg.model_copy(update={"predict": cfg.predict.model_copy(update={"overwrite": True})})
-    return run_config(cfg, quiet=quiet)
+    return run_config(cfg.with_overwrite() if overwrite else cfg, quiet=quiet)
 
 
-__all__ = ["DemoReport", "demo_config", "generate_inputs", "mae_percent", "run_config", "run_demo"]
+__all__ = [
+    "DemoReport",
+    "demo_config",
+    "generate_inputs",
+    "mae_percent",
+    "run_config",
+    "run_demo",
+    "world_origin",
+    "write_training_world",
+]

@@ -6,6 +6,7 @@ they are the repository's top-level ``models/`` and ``pipelines/`` folders.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -19,4 +20,13 @@ def shipped_dir(name: str) -> Path:
     return _PKG.parents[1] / name
 
 
-__all__ = ["shipped_dir"]
+def short_path(path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the current folder when it lies within one level above it (as a
+    user would type it: ``../shared/data/x.tif``), else absolute: what reports and records
+    show, so they do not depend on where a checkout sits."""
+    full = os.path.abspath(path)
+    relative = os.path.relpath(full)
+    return relative if Path(relative).parts[:2].count("..") < 2 else full
+
+
+__all__ = ["shipped_dir", "short_path"]

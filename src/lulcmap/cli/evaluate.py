@@ -24,7 +24,7 @@ def _line(label: str, m: LevelMetrics) -> str:
     )
 
 
-def _summary(result: EvaluationResult, paths: dict[str, Path], seconds: float) -> None:
+def summary(result: EvaluationResult, paths: dict[str, Path], seconds: float) -> None:
     console.print(f"evaluated {result.info['counts']['evaluated']} chips in {seconds:.1f} s")
     for level in result.levels:
         console.print(_line(f"{level} model", result.model[level]), soft_wrap=True)
@@ -35,7 +35,9 @@ def _summary(result: EvaluationResult, paths: dict[str, Path], seconds: float) -
 
 @user_errors
 def evaluate(
-    dataset: Path = typer.Argument(..., help="Chip dataset (Zarr) made by `lulcmap prepare`."),
+    datasets: list[Path] = typer.Argument(
+        ..., help="Chip dataset(s) (Zarr) made by `lulcmap prepare`, in one CRS: used together."
+    ),
     model: str = typer.Option(
         ..., "--model", "-m", help="Shipped model id (see `lulcmap models`) or a card path."
     ),
@@ -64,7 +66,7 @@ def evaluate(
     start = time.perf_counter()
     with progress_bar(quiet, "evaluate") as update:
         result, paths = run_evaluate(
-            dataset,
+            datasets,
             model=model,
             out=out,
             split=split,
@@ -76,4 +78,4 @@ def evaluate(
             on_progress=update,
         )
     if not quiet:
-        _summary(result, paths, time.perf_counter() - start)
+        summary(result, paths, time.perf_counter() - start)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lulcmap import __version__
-from lulcmap.cli import chips, demo, evaluate, models, predict, prepare, train
+from lulcmap.cli import chips, demo, evaluate, models, predict, prepare, run, train
 
 app = typer.Typer(
     name="lulcmap",
@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("predict")(predict.predict)
-app.command("run")(predict.run)
+app.command("run")(run.run)
 app.command("chips")(chips.chips)
 app.command("ancillary")(chips.ancillary)
 app.command("demo")(demo.demo)

@@ -1,4 +1,4 @@
-"""``lulcmap predict`` (one scene) and ``lulcmap run`` (a YAML pipeline)."""
+"""``lulcmap predict``: one scene -> N1/N2 abundance maps."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from lulcmap.cli._common import progress_bar, reflectance_offset, setup_logging, user_errors
-from lulcmap.config import PredictConfig, load_run_config, validate
+from lulcmap.config import PredictConfig, validate
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import parse_climate_var
 from lulcmap.pipeline import run_predict
@@ -28,7 +28,7 @@ def _mask_values(text: str | None) -> tuple[int, ...] | None:
         ) from None
 
 
-def _report(paths: dict[str, Path], seconds: float, quiet: bool) -> None:
+def report(paths: dict[str, Path], seconds: float, quiet: bool) -> None:
     if quiet:
         return
     console.print(f"wrote {len(paths)} outputs in {seconds:.1f} s:")
@@ -111,23 +111,4 @@ def predict(
     start = time.perf_counter()
     with progress_bar(quiet, "predict") as update:
         paths = run_predict(cfg, on_progress=update)
-    _report(paths, time.perf_counter() - start, quiet)
-
-
-@user_errors
-def run(
-    config: Path = typer.Argument(..., help="A YAML run config, e.g. pipelines/demo.yaml."),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Override the config's output folder."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-) -> None:
-    """Run a declarative pipeline config (unknown keys are rejected)."""
-    from lulcmap.demo import run_config
-
-    setup_logging(quiet)
-    cfg = load_run_config(config, out=out)
-    if overwrite:
-        cfg = cfg.model_copy(update={"predict": cfg.predict.model_copy(update={"overwrite": True})})
-    run_config(cfg, quiet=quiet)
+    report(paths, time.perf_counter() - start, quiet)

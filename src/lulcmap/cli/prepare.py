@@ -33,7 +33,7 @@ def parse_block_size(text: str) -> tuple[float, float]:
     return (values[0], values[-1])
 
 
-def _report(summary: dict[str, object], seconds: float) -> None:
+def report(summary: dict[str, object], seconds: float) -> None:
     console.print(
         f"wrote {summary['path']}: {summary['n_chips']} chips "
         f"(per scene {summary['chips_per_scene']}) in {summary['n_blocks']} blocks, "
@@ -124,4 +124,4 @@ def prepare(
     with progress_bar(quiet, "prepare") as update:
         summary = prepare_dataset(cfg, on_progress=update)
     if not quiet:
-        _report(summary, time.perf_counter() - start)
+        report(summary, time.perf_counter() - start)

@@ -52,7 +52,7 @@ def _units(items: list[str]) -> dict[str, str]:
 
 
 @contextmanager
-def _progress(quiet: bool, epochs: int) -> Iterator[Callbacks]:
+def progress(quiet: bool, epochs: int) -> Iterator[Callbacks]:
     """A steps bar whose label shows the epoch and the last losses; nothing off-terminal."""
     if quiet or not err_console.is_terminal:
         yield None, None
@@ -78,7 +78,7 @@ def _progress(quiet: bool, epochs: int) -> Iterator[Callbacks]:
         yield step, epoch
 
 
-def _summary(result: TrainResult, paths: dict[str, Path], seconds: float) -> None:
+def summary(result: TrainResult, paths: dict[str, Path], seconds: float) -> None:
     split, device = result.split, result.card.training.get("device")
     console.print(
         f"trained {result.card.id} on {len(split.train)} chips ({len(split.val)} validation, "
@@ -96,7 +96,9 @@ def _summary(result: TrainResult, paths: dict[str, Path], seconds: float) -> Non
 
 @user_errors
 def train(
-    dataset: Path = typer.Argument(..., help="Chip dataset (Zarr) made by `lulcmap prepare`."),
+    datasets: list[Path] = typer.Argument(
+        ..., help="Chip dataset(s) (Zarr) made by `lulcmap prepare`, in one CRS: used together."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Model folder to write (card.yaml, ...)."),
     model_id: str | None = typer.Option(
         None, "--id", help="The card's id (default: the --out folder's name)."
@@ -119,8 +121,17 @@ def train(
     test_blocks: str | None = typer.Option(
         None, "--test-blocks", help="Hold out these blocks instead, e.g. 3,7."
     ),
+    test_dataset: list[Path] = typer.Option(
+        [], "--test-dataset", help="Hold out this whole chip dataset's blocks instead (repeatable)."
+    ),
     val_fraction: float = typer.Option(
         0.2, "--val-fraction", help="Share of the other blocks that pick the best epoch (0: none)."
+    ),
+    val_blocks: str | None = typer.Option(
+        None, "--val-blocks", help="Pick the best epoch on these blocks instead, e.g. 4,9."
+    ),
+    val_dataset: list[Path] = typer.Option(
+        [], "--val-dataset", help="Pick the best epoch on this chip dataset instead (repeatable)."
     ),
     epochs: int = typer.Option(30, "--epochs", help="Passes over the training chips."),
     batch_size: int = typer.Option(32, "--batch-size", help="Chips per step."),
@@ -155,7 +166,10 @@ def train(
         "ancillary_units": _units(units),
         "test_fraction": test_fraction,
         "test_blocks": parse_blocks(test_blocks, "--test-blocks"),
+        "test_datasets": tuple(test_dataset),
         "val_fraction": val_fraction,
+        "val_blocks": parse_blocks(val_blocks, "--val-blocks"),
+        "val_datasets": tuple(val_dataset),
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
@@ -168,10 +182,10 @@ def train(
     }
     options = validate(TrainOptions, values, source="lulcmap train")
     start = time.perf_counter()
-    with _progress(quiet, epochs) as (on_step, on_epoch):
+    with progress(quiet, epochs) as (on_step, on_epoch):
         result, paths = run_train(
-            dataset, out=out, options=options, overwrite=overwrite, on_step=on_step,
+            datasets, out=out, options=options, overwrite=overwrite, on_step=on_step,
             on_epoch=on_epoch,
         )  # fmt: skip
     if not quiet:
-        _summary(result, paths, time.perf_counter() - start)
+        summary(result, paths, time.perf_counter() - start)

@@ -7,12 +7,18 @@ A chip dataset is a Zarr store read with :func:`xarray.open_zarr`: dims ``chip``
 ``valid_fraction``; the footprint ``left``/``bottom``/``right``/``top``; the spatial ``block`` id
 (and ``block_row``/``block_col``); attrs ``lulcmap_dataset_version: 1``, ``legend``,
 ``chip_size``, ``pixel_size_m``, ``block_size_m``, ``crs``, ``lulcmap_version``.
+
+Several datasets (regions or dates prepared separately, in one CRS, with the same chips, legend,
+radiometry and ancillary variables) open as one with :func:`open_chip_datasets`: their chips are
+concatenated, ``dataset`` (chip) says which one each came from, and a spatial block keeps its id
+across them (blocks are anchored at the CRS origin), so a block split stays spatial.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +66,70 @@ def open_chip_dataset(path: str | os.PathLike[str]) -> xr.Dataset:
         )
     ds.encoding["source"] = str(path)
     return ds
+
+
+MUST_MATCH = (
+    "legend", "chip_size", "pixel_size_m", "block_size_m", "crs", "radiometry",
+)  # fmt: skip
+"""Attributes that must agree between datasets opened together."""
+
+
+def open_chip_datasets(paths: Sequence[str | os.PathLike[str]]) -> xr.Dataset:
+    """Open one or more chip datasets as one (see the module docstring), lazily."""
+    if not paths:
+        raise InputNotFoundError(f"no chip dataset given; {MAKE_ONE}")
+    parts = [open_chip_dataset(p) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    first, name0 = parts[0], parts[0].encoding["source"]
+    scenes: list[object] = []
+    for i, ds in enumerate(parts):
+        name = ds.encoding["source"]
+        for key in MUST_MATCH:
+            if _plain(ds.attrs.get(key)) != _plain(first.attrs.get(key)):
+                raise InputDataError(
+                    f"chip datasets {name0} and {name} differ in {key} "
+                    f"({_plain(first.attrs.get(key))!r} vs {_plain(ds.attrs.get(key))!r}); "
+                    "prepare them with the same options to use them together"
+                )
+        for coord in ("class_n1", "class_n2", "variable", "band"):
+            a, b = _names(first, coord), _names(ds, coord)
+            if a != b:
+                raise InputDataError(
+                    f"chip datasets {name0} and {name} have different {coord} ({a} vs {b}); "
+                    "prepare them with the same legend, DEM and climate variables"
+                )
+        extra: dict[str, object] = {"dataset": ("chip", np.full(ds.sizes["chip"], i, np.int16))}
+        if "scene_index" in ds:  # an index into the combined ``scenes`` list
+            extra["scene_index"] = ds["scene_index"] + np.int16(len(scenes))
+        scenes.extend(ds.attrs.get("scenes", []))
+        parts[i] = ds.assign(extra)
+    combined = xr.concat(
+        parts, dim="chip", data_vars="minimal", coords="minimal", compat="override",
+        join="exact", combine_attrs="drop",
+    )  # fmt: skip
+    combined.attrs = {
+        **first.attrs,
+        "scenes": scenes,
+        "datasets": [str(ds.encoding["source"]) for ds in parts],
+        **{  # what each dataset was made from
+            key: [ds.attrs.get(key) for ds in parts]
+            for key in ("reference", "reference_info", "ancillary_sources")
+        },
+        "n_chips": int(combined.sizes["chip"]),
+    }
+    combined.encoding["source"] = ", ".join(str(ds.encoding["source"]) for ds in parts)
+    return combined
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.ndarray | tuple):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _names(ds: xr.Dataset, coord: str) -> list[str]:
+    return [str(v) for v in ds[coord].values] if coord in ds.coords else []
 
 
 def dataset_classes(ds: xr.Dataset, level: str) -> list[str]:
@@ -151,4 +221,5 @@ __all__ = [
     "dataset_classes",
     "describe",
     "open_chip_dataset",
+    "open_chip_datasets",
 ]

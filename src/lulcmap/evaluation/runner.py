@@ -33,6 +33,7 @@ from lulcmap.legend import LEVELS, Legend
 from lulcmap.model.card import ModelCard
 from lulcmap.model.registry import load_model, resolve_card
 from lulcmap.pipeline import CardedModel, resolve_device
+from lulcmap.resources import short_path
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def _model_info(card: ModelCard) -> dict[str, Any]:
     return {
         "id": card.id,
         "version": card.version,
-        "card": str(card.path) if card.path else None,
+        "card": short_path(card.path) if card.path else None,
         "weights_sha256": card.weights.sha256,
         "output_level": card.output_level,
         "ancillary": card.ancillary_names,
@@ -266,7 +267,7 @@ def output_names(levels: Sequence[str]) -> list[str]:
 
 
 def run_evaluate(
-    dataset: str | os.PathLike[str],
+    dataset: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     model: str | Path | ModelCard | CardedModel,
     out: str | os.PathLike[str],
@@ -290,7 +291,8 @@ def run_evaluate(
             f"{out} already holds {', '.join(existing)}; pass --overwrite to replace them "
             "or choose another --out"
         )
-    ds = dsio.open_chip_dataset(dataset)
+    sources = [dataset] if isinstance(dataset, str | os.PathLike) else list(dataset)
+    ds = dsio.open_chip_datasets(sources)
     selection = select_chips(ds, card, split=split, blocks=blocks, train_blocks=train_blocks)
     dsio.check_fits_model(ds, card, card.map_levels)
     net = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -23,7 +24,13 @@ class TrainOptions(_Config):
     ancillary_units: dict[str, str] = Field(default_factory=dict)
     test_fraction: float = Field(0.2, gt=0, lt=1)
     test_blocks: tuple[int, ...] | None = None
+    test_datasets: tuple[Path, ...] = ()
+    """Chip datasets held out whole: their blocks are the test blocks (and they are opened with
+    the training datasets, which supply the training-mean baseline)."""
     val_fraction: float = Field(0.2, ge=0, lt=1)
+    val_blocks: tuple[int, ...] | None = None
+    val_datasets: tuple[Path, ...] = ()
+    """Chip datasets whose blocks select the best checkpoint (instead of ``val_fraction``)."""
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(32, ge=2)
     lr: float = Field(2e-3, gt=0)

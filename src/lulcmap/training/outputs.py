@@ -25,14 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import xarray as xr
-
 from lulcmap.errors import OutputExistsError
 from lulcmap.evaluation.report import require_matplotlib
 from lulcmap.io.writers import atomic_outputs
 from lulcmap.model.card import write_card
 from lulcmap.training.loop import EpochRecord
-from lulcmap.training.train import TrainOptions, TrainResult, train_model
+from lulcmap.training.train import Datasets, TrainOptions, TrainResult, train_model
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -116,7 +114,7 @@ def save_model(
 
 
 def run_train(
-    dataset: str | os.PathLike[str] | xr.Dataset,
+    dataset: Datasets,
     *,
     out: str | os.PathLike[str],
     options: TrainOptions | None = None,

@@ -80,16 +80,22 @@ def dataset_record(ds: xr.Dataset) -> dict[str, Any]:
         variables=[str(v) for v in ds["variable"].values] if "variable" in ds.coords else [],
         ancillary_sources=a.get("ancillary_sources"),
     )
+    if a.get("datasets"):  # several datasets opened together
+        info["datasets"] = list(a["datasets"])
     return info
 
 
 def data_summary(ds: xr.Dataset) -> str:
     """One line for ``lulcmap models``: scenes + reference -> chips."""
     a = ds.attrs
-    names = [Path(str(s.get("path", ""))).name for s in a.get("scenes", []) if isinstance(s, dict)]
+    scenes = [s for s in a.get("scenes", []) if isinstance(s, dict)]
+    names = list(dict.fromkeys(Path(str(s.get("path", ""))).name for s in scenes))
     crosswalk = a.get("crosswalk")
     cw = crosswalk.get("id") if isinstance(crosswalk, dict) else crosswalk
-    ref = f" + {Path(str(a['reference'])).name} (crosswalk {cw})" if a.get("reference") else ""
+    refs = a.get("reference")
+    refs = refs if isinstance(refs, list | tuple) else [refs] if refs else []
+    ref_names = ", ".join(dict.fromkeys(Path(str(r)).name for r in refs if r))
+    ref = f" + {ref_names} (crosswalk {cw})" if ref_names else ""
     size, pixel = int(ds.sizes["y"]), float(a.get("pixel_size_m", 10.0))
     source = ", ".join(names) or str(ds.encoding.get("source", "a chip dataset"))
     return f"{source}{ref}: {int(ds.sizes['chip'])} chips of {size} px at {pixel:g} m"

@@ -2,8 +2,8 @@
 
 Chips belong to the block of their centre (see :mod:`lulcmap.training.dataset`). Among the blocks
 that hold usable chips, ``test_fraction`` of them (at least one, drawn with the seed) are held out
-for testing, or the blocks named; ``val_fraction`` of the rest (at least one, when asked for)
-select the best checkpoint; the others are trained on.
+for testing, or the blocks named; ``val_fraction`` of the rest (at least one, when asked for), or
+the blocks named, select the best checkpoint; the others are trained on.
 
 Chips prepared with a stride under the chip size overlap, and a chip near a block's edge reaches
 into the next block. So that no pixel is both trained on and tested on, a validation chip whose
@@ -81,6 +81,7 @@ def choose_blocks(
     val_fraction: float,
     test_blocks: Sequence[int] | None,
     seed: int,
+    val_blocks: Sequence[int] | None = None,
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """``(test, val, train)`` blocks of ``blocks``; raises ValueError(why) when a part is empty."""
     pool = sorted(int(b) for b in blocks)
@@ -93,11 +94,16 @@ def choose_blocks(
             raise ValueError(f"{n_test} test block(s) would leave no block to train on")
         test = sorted(int(b) for b in rng.choice(pool, n_test, replace=False))
     rest = [b for b in pool if b not in test]
-    n_val = max(1, round(val_fraction * len(rest))) if val_fraction > 0 else 0
+    if val_blocks is not None:
+        val = sorted({int(b) for b in val_blocks} - set(test))
+        n_val = len(val)
+    else:
+        n_val = max(1, round(val_fraction * len(rest))) if val_fraction > 0 else 0
     if len(rest) - n_val < 1:
         what = f"{len(rest)} block(s) left after the test blocks, {n_val} needed for validation"
         raise ValueError(f"{what} and at least one for training")
-    val = sorted(int(b) for b in rng.choice(rest, n_val, replace=False)) if n_val else []
+    if val_blocks is None:
+        val = sorted(int(b) for b in rng.choice(rest, n_val, replace=False)) if n_val else []
     train = [b for b in rest if b not in val]
     return tuple(test), tuple(val), tuple(train)
 
@@ -110,16 +116,17 @@ def split_chips(
     val_fraction: float = 0.2,
     test_blocks: Sequence[int] | None = None,
     seed: int = 0,
+    val_blocks: Sequence[int] | None = None,
 ) -> BlockSplit:
     """Split the ``usable`` chips (a mask over ``ds``'s chips) by blocks (module docstring)."""
     block = np.asarray(ds["block"].values, np.int64)
     pool = np.unique(block[usable])
-    if test_blocks is not None:
-        unknown = sorted({int(b) for b in test_blocks} - set(pool.tolist()))
+    for option, named in (("--test-blocks", test_blocks), ("--val-blocks", val_blocks)):
+        unknown = sorted({int(b) for b in named or ()} - set(pool.tolist()))
         if unknown:
             shown = ", ".join(map(str, pool[:30].tolist())) + (" …" if len(pool) > 30 else "")
             raise ConfigError(
-                f"--test-blocks {', '.join(map(str, unknown))} hold no usable chip of the "
+                f"{option} {', '.join(map(str, unknown))} hold no usable chip of the "
                 f"dataset; its blocks with usable chips are {shown}"
             )
     try:
@@ -129,6 +136,7 @@ def split_chips(
             val_fraction=val_fraction,
             test_blocks=test_blocks,
             seed=seed,
+            val_blocks=val_blocks,
         )
     except ValueError as exc:
         raise _too_few(ds, int(usable.sum()), len(pool), str(exc)) from None

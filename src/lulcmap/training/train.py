@@ -1,9 +1,11 @@
 """``train``: a chip dataset -> a trained, carded, evaluated model.
 
 train_model =
-    dataset     open the chip dataset (made by ``lulcmap prepare``), check its legend
+    dataset     open the chip dataset(s) (made by ``lulcmap prepare``) with any held-out ones,
+                check the legend
     usable      chips with a reference, at most ``max_unmapped`` unmapped, the ancillary values
-    split       test / validation / training blocks (:mod:`lulcmap.training.split`)
+    split       test / validation / training blocks (:mod:`lulcmap.training.split`); those of
+                held-out datasets when given
     arrays      training and validation chips in memory; image and ancillary statistics
     fit         seeded multi-task training, best checkpoint (:mod:`lulcmap.training.loop`)
     card        weights hash, training record, the split ``lulcmap evaluate --split test`` reads
@@ -25,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -70,10 +73,55 @@ class TrainResult:
 
 
 # -- the data -----------------------------------------------------------------------------------
-def _open(dataset: str | os.PathLike[str] | xr.Dataset) -> xr.Dataset:
+Datasets = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | xr.Dataset
+"""One chip dataset (a path or an opened one) or several paths, opened together."""
+
+
+def _paths(dataset: Datasets) -> list[str | os.PathLike[str]]:
+    if isinstance(dataset, str | os.PathLike):
+        return [dataset]
+    return list(dataset)  # type: ignore[arg-type]
+
+
+def open_training_data(
+    dataset: Datasets, opt: TrainOptions
+) -> tuple[xr.Dataset, dict[str, list[int]]]:
+    """The datasets to train on plus ``opt``'s test and validation datasets, opened as one, and
+    the indexes (into ``ds.attrs["datasets"]``) of those held out, by role."""
     if isinstance(dataset, xr.Dataset):
-        return dataset
-    return dsio.open_chip_dataset(dataset)
+        if opt.test_datasets or opt.val_datasets:
+            raise ConfigError("test_datasets and val_datasets need dataset paths, not a Dataset")
+        return dataset, {}
+    paths = [Path(p) for p in _paths(dataset)]
+    roles: dict[str, list[int]] = {}
+    for role, held in (("test", opt.test_datasets), ("val", opt.val_datasets)):
+        for path in held:
+            if path in paths:
+                raise ConfigError(
+                    f"{path} is given both to train on and as a {role} dataset; name it once"
+                )
+            roles.setdefault(role, []).append(len(paths))
+            paths.append(path)
+    return dsio.open_chip_datasets(paths), roles
+
+
+def _held_blocks(
+    ds: xr.Dataset, usable: np.ndarray, roles: dict[str, list[int]], opt: TrainOptions
+) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """The named test and validation blocks: ``opt``'s, or those of the held-out datasets."""
+    named = {"test": opt.test_blocks, "val": opt.val_blocks}
+    for role, indexes in roles.items():
+        if named[role] is not None:
+            raise ConfigError(f"give --{role}-blocks or --{role}-dataset, not both")
+        mine = usable & np.isin(np.asarray(ds["dataset"].values), indexes)
+        if not mine.any():
+            raise ConfigError(
+                f"the {role} dataset(s) hold no usable chip (with a reference, at most "
+                f"{opt.max_unmapped:g} unmapped and the ancillary values); check them with "
+                "`lulcmap prepare`'s summary"
+            )
+        named[role] = tuple(int(b) for b in np.unique(np.asarray(ds["block"].values)[mine]))
+    return named["test"], named["val"]
 
 
 def ancillary_names(ds: xr.Dataset, choice: str | Sequence[str]) -> list[str]:
@@ -144,7 +192,7 @@ def _baseline_mask(ds: xr.Dataset, card: ModelCard, split: BlockSplit) -> np.nda
 
 
 def train_model(
-    dataset: str | os.PathLike[str] | xr.Dataset,
+    dataset: Datasets,
     *,
     options: TrainOptions | None = None,
     on_step: Callable[[int, int], None] | None = None,
@@ -152,17 +200,19 @@ def train_model(
 ) -> TrainResult:
     """Train a :class:`LulcNet` on a chip dataset's training blocks (see the module docstring)."""
     opt = options or TrainOptions()
-    ds = _open(dataset)
+    ds, roles = open_training_data(dataset, opt)
     legend = load_legend(str(ds.attrs.get("legend", "sipna")))
     dsio.check_classes(ds, legend, ("N1", "N2"), what="its legend")
     names = ancillary_names(ds, opt.ancillary)
     usable, counts = usable_chips(ds, names, opt.max_unmapped)
+    test_blocks, val_blocks = _held_blocks(ds, usable, roles, opt)
     split = split_chips(
         ds,
         usable,
         test_fraction=opt.test_fraction,
         val_fraction=opt.val_fraction,
-        test_blocks=opt.test_blocks,
+        test_blocks=test_blocks,
+        val_blocks=val_blocks,
         seed=opt.seed,
     )
     device = torch.device(resolve_device(opt.device))
@@ -219,6 +269,7 @@ __all__ = [
     "TrainResult",
     "ancillary_names",
     "load_chips",
+    "open_training_data",
     "reproducible",
     "train_model",
     "usable_chips",
