@@ -98,7 +98,7 @@ def test_evaluate_the_cards_test_blocks(dataset: Path, split_card: Path, tmp_pat
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        (["--model", "demo-synthetic"], ["records no held-out blocks", "--split all"]),
+        (["--model", "demo-synthetic"], ["test blocks (12451858) are in", "--split all"]),
         (["--model", "demo-synthetic", "--blocks", "7"], ["blocks 7 are not in the dataset"]),
         (["--model", "demo-synthetic", "--blocks", "a,b"], ["comma-separated block ids"]),
         (["--model", "demo-synthetic", "--split", "half"], ["--split must be one of"]),
@@ -108,8 +108,19 @@ def test_evaluate_the_cards_test_blocks(dataset: Path, split_card: Path, tmp_pat
 )
 def test_bad_options(dataset: Path, tmp_path: Path, args: list[str], needles: list[str]) -> None:
     out = tmp_path / "out"
-    code, output = invoke(dataset, *args, "--out", out)
+    code, output = invoke(dataset, *args, "--out", out, "--train-blocks", "0")
     assert_clean_failure(code, output, out, *needles)
+
+
+def test_card_without_a_split(dataset: Path, tmp_path: Path) -> None:
+    card = yaml.safe_load((DEMO / "card.yaml").read_text("utf-8"))
+    card["weights"]["file"] = str(DEMO / card["weights"]["file"])
+    card["training"] = {}
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(card), "utf-8")
+    out = tmp_path / "out"
+    code, output = invoke(dataset, "--model", path, "--out", out)
+    assert_clean_failure(code, output, out, "records no held-out blocks", "--split all")
 
 
 def test_dataset_missing_or_not_a_dataset(tmp_path: Path) -> None:
@@ -138,5 +149,7 @@ def test_no_chip_with_a_reference(tmp_path: Path) -> None:
     n2 = np.full((len(BLOCKS), 10), np.nan)
     path = write_dataset(tmp_path / "chips.zarr", n2=n2)
     out = tmp_path / "out"
-    code, output = invoke(path, "-m", "demo-synthetic", "--split", "all", "-o", out)
-    assert_clean_failure(code, output, out, "has both a reference", "6 wholly unmapped")
+    code, output = invoke(
+        path, "-m", "demo-synthetic", "--blocks", "1", "--train-blocks", "0", "-o", out
+    )
+    assert_clean_failure(code, output, out, "has both a reference", "3 wholly unmapped")

@@ -293,8 +293,8 @@ def run_evaluate(
         )
     sources = [dataset] if isinstance(dataset, str | os.PathLike) else list(dataset)
     ds = dsio.open_chip_datasets(sources)
-    selection = select_chips(ds, card, split=split, blocks=blocks, train_blocks=train_blocks)
     dsio.check_fits_model(ds, card, card.map_levels)
+    selection = select_chips(ds, card, split=split, blocks=blocks, train_blocks=train_blocks)
     net = (
         model if isinstance(model, CardedModel) else load_model(card, device=resolve_device(device))
     )
