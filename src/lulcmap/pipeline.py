@@ -113,11 +113,11 @@ def _engine_options(
     net: CardedModel, device: str, batch_size: int, min_valid_fraction: float, bf16: bool
 ) -> EngineOptions:
     """How the engine runs ``net``. onnxruntime takes host arrays (it moves them to the GPU
-    itself); it has no autocast."""
+    itself) and spreads each call over all cores: one call at a time, no autocast."""
     if isinstance(net, OnnxModel):
         if bf16:
             log.warning("bf16 applies to torch models only; ONNX model %s runs as is", net.card.id)
-        return EngineOptions(batch_size, min_valid_fraction, device="cpu")
+        return EngineOptions(batch_size, min_valid_fraction, device="cpu", workers=1)
     return EngineOptions(batch_size, min_valid_fraction, device=device, bf16=bf16)
 
 
