@@ -17,6 +17,7 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 
+from lulcmap import ancillary
 from lulcmap.ancillary import (
     ancillary_factor,
     compute_ancillary,
@@ -104,6 +105,26 @@ def test_utm_plane_gives_centre_value_and_exact_slope(tmp_path: Path) -> None:
     assert out["elevation"].shape == PLAN.shape == (5, 5)
     np.testing.assert_allclose(out["elevation"], plane(*chip_centres(PLAN)), atol=0.05)
     np.testing.assert_allclose(out["slope"], math.degrees(math.atan(math.hypot(A, B))), atol=0.05)
+
+
+@pytest.mark.parametrize("geographic", [False, True])
+def test_only_sources_in_another_crs_are_warped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, geographic: bool
+) -> None:
+    """A finer DEM in the scene's CRS is averaged over the footprints on its own pixels: the
+    same plane, no warp; a DEM in another CRS still goes through the warp."""
+    warped: list[object] = []
+    real = ancillary.warp
+    monkeypatch.setattr(ancillary, "warp", lambda *a, **k: warped.append(a) or real(*a, **k))
+    dem = (
+        geographic_raster(tmp_path / "dem.tif", plane, res=1 / 1200, margin=0.01)
+        if geographic
+        else utm_dem(tmp_path / "dem.tif", res=20.0)
+    )
+    out = compute_ancillary(PLAN, variables=["elevation", "slope"], dem=dem, climate={})
+    assert len(warped) == (2 if geographic else 0)
+    np.testing.assert_allclose(out["elevation"], plane(*chip_centres(PLAN)), atol=0.5)
+    np.testing.assert_allclose(out["slope"], math.degrees(math.atan(math.hypot(A, B))), rtol=1e-3)
 
 
 def test_geographic_plane_dem_slope_in_metres(tmp_path: Path) -> None:

@@ -514,3 +514,23 @@ def test_missing_onnxruntime_says_how_to_install(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(LulcmapError, match=r"pip install 'lulcmap\[onnx\]'"):
         load_model(card)
+
+
+def test_onnx_models_run_one_call_at_a_time(
+    models: Callable[[str], tuple[Path, Path]],
+    small_world: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """onnxruntime spreads each call over all cores: the engine must not run two at once."""
+    from lulcmap import pipeline
+
+    seen = []
+    real = pipeline.run_inference
+
+    def spy(*args: object, options: object, **kwargs: object) -> object:
+        seen.append(options)
+        return real(*args, options=options, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "run_inference", spy)
+    predict(small_world["scene"], model=models("N2")[1], **world_inputs(small_world))
+    assert [(o.workers, o.device, o.bf16) for o in seen] == [(1, "cpu", False)]

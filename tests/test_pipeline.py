@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,12 @@ import pytest
 import rasterio
 import xarray as xr
 from rio_cogeo.cogeo import cog_validate
+from typer.testing import CliRunner
 
+from lulcmap import pipeline
 from lulcmap.chips import ChipPlan
+from lulcmap.cli.main import app
+from lulcmap.inference import EngineOptions
 from lulcmap.io.writers import percent_largest_remainder, write_outputs
 from lulcmap.legend import load_legend
 from lulcmap.pipeline import predict
@@ -195,3 +200,41 @@ def test_scene_at_another_pixel_size_is_resampled_to_the_cards(
     )
     ref = predict(scene10, dem=inputs["dem"], climate=inputs["climate"], device="cpu")
     np.testing.assert_allclose(ds["N2"].values, ref["N2"].values, atol=1e-3)
+
+
+def _spy_engine(monkeypatch: pytest.MonkeyPatch) -> list[EngineOptions]:
+    """Record the options ``predict`` hands the engine (the engine still runs)."""
+    seen: list[EngineOptions] = []
+    real = pipeline.run_inference
+
+    def spy(*args: object, options: EngineOptions, **kwargs: object) -> object:
+        seen.append(options)
+        return real(*args, options=options, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "run_inference", spy)
+    return seen
+
+
+@pytest.mark.parametrize("flag", [[], ["--bf16"]])
+def test_cli_bf16_reaches_the_engine(
+    small_world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str]
+) -> None:
+    seen = _spy_engine(monkeypatch)
+    args = ["predict", small_world["scene"], "--dem", small_world["dem"], "--climate"]
+    args += [small_world["climate"], "--out", tmp_path, "--device", "cpu", "--quiet", *flag]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert [o.bf16 for o in seen] == [bool(flag)] and seen[0].device == "cpu"
+    record = json.loads((tmp_path / "scene.run.json").read_text())
+    assert record["options"]["bf16"] is bool(flag)
+
+
+def test_bf16_fractions_stay_within_001_of_float32(small_world: dict[str, Path]) -> None:
+    """The demo model under CPU bfloat16 autocast, 96 overlapping chips (stride 56)."""
+    inputs = {"dem": small_world["dem"], "climate": small_world["climate"], "device": "cpu"}
+    fp32 = predict(small_world["scene"], stride=56, **inputs)
+    bf16 = predict(small_world["scene"], stride=56, bf16=True, **inputs)
+    a, b = fp32["N2"].values, bf16["N2"].values
+    assert a.shape[1:] == (8, 12) and np.isfinite(b).all()
+    np.testing.assert_allclose(b.sum(axis=0), 1, atol=1e-5)
+    assert 0 < np.abs(a - b).max() <= 0.01  # > 0: autocast did run

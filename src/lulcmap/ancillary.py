@@ -6,7 +6,8 @@ Every source (the DEM, its slope, each climate grid) goes the same way:
 2. read only the window over the scene plus ``MARGIN_PIXELS`` source pixels, decimated (GDAL
    average) when the source is much finer than needed, so memory does not follow the file size;
 3. warp it onto an *ancillary grid*: the scene's CRS and origin, pixels ``k`` times the scene's
-   (:func:`ancillary_factor`); bilinear when the source is coarser, average when finer;
+   (:func:`ancillary_factor`); bilinear when the source is coarser, average when finer -- a
+   finer source already in the scene's CRS is not warped: step 4 averages its own pixels;
 4. average it over every chip rectangle, exactly, with summed-area tables of value and of
    valid count (:func:`footprint_means`); no-data is left out of the means.
 
@@ -204,9 +205,14 @@ def footprint_means(data: np.ndarray, grid: Grid, footprints: np.ndarray) -> np.
     """
     r0, c0, r1, c1 = _pixel_rects(grid, footprints)
     valid = ~np.isnan(data)
-    offset = float(np.mean(data[valid])) if valid.any() else 0.0  # keeps the sums small
-    total = _rect_sums(_summed_area(np.where(valid, data - offset, 0.0)), r0, c0, r1, c1)
-    count = _rect_sums(_summed_area(valid.astype(np.float64)), r0, c0, r1, c1)
+    if valid.all():  # the valid area is the rectangle's: one table instead of two
+        offset = float(np.mean(data))  # keeps the sums small
+        total = _rect_sums(_summed_area(data - offset), r0, c0, r1, c1)
+        count = (r1 - r0) * (c1 - c0)
+    else:
+        offset = float(np.mean(data[valid])) if valid.any() else 0.0
+        total = _rect_sums(_summed_area(np.where(valid, data - offset, 0.0)), r0, c0, r1, c1)
+        count = _rect_sums(_summed_area(valid.astype(np.float64)), r0, c0, r1, c1)
     ok = count > 1e-6
     return np.where(ok, offset + total / np.where(ok, count, 1.0), np.nan)
 
@@ -240,14 +246,29 @@ def _dem_means(plan: ChipPlan, path: PathLike, footprints: np.ndarray) -> dict[s
         dem, grid, resampling = _read_for(ds, plan, what="DEM")
     slope = Raster(slope_degrees(dem.data, dem.grid.transform, dem.grid.crs), dem.grid)
     return {
-        ELEVATION: footprint_means(warp(dem, grid, resampling=resampling), grid, footprints),
-        SLOPE: footprint_means(warp(slope, grid, resampling=resampling), grid, footprints),
+        ELEVATION: _warped_means(dem, grid, resampling, footprints),
+        SLOPE: _warped_means(slope, grid, resampling, footprints),
     }
 
 
 def _source_means(plan: ChipPlan, path: PathLike, what: str, footprints: np.ndarray) -> np.ndarray:
     with open_raster(path, what=what) as ds:
         source, grid, resampling = _read_for(ds, plan, what=what)
+    return _warped_means(source, grid, resampling, footprints)
+
+
+def _warped_means(
+    source: Raster, grid: Grid, resampling: Resampling, footprints: np.ndarray
+) -> np.ndarray:
+    """Footprint means of ``source`` warped onto its ancillary ``grid`` (steps 3-4).
+
+    A source finer than the grid (``average``) that is already in the grid's CRS, north-up, is
+    averaged over the footprints on its own pixels instead: the exact value that warping it by
+    averaging approximates, without the warp (a 10980 px tile's DEM: ~0.3 s less).
+    """
+    t = source.grid.transform
+    if resampling == Resampling.average and source.grid.crs == grid.crs and t.b == t.d == 0:
+        return footprint_means(source.data, source.grid, footprints)
     return footprint_means(warp(source, grid, resampling=resampling), grid, footprints)
 
 

@@ -36,6 +36,7 @@ class PredictConfig(_Config):
     min_valid_fraction: float = Field(0.5, ge=0.0, le=1.0)
     batch_size: int = Field(64, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    bf16: bool = False
     stem: str | None = None
     overwrite: bool = False
 

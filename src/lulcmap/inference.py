@@ -10,8 +10,9 @@ into batch arrays (one copy per chip) and hands full batches over a bounded queu
   for its slowest thread, which stalls whenever the reader holds a core; single-threaded passes
   in parallel do not (measured in ``benchmarks/RESULTS.md``).
 * On CUDA, the main thread moves each batch to the device (pinned memory, non-blocking copies)
-  and keeps one batch in flight while the next is assembled; ``bf16=True`` runs the model under
-  bfloat16 autocast (compare against fp32 first: ``benchmarks/bench_tile.py`` does).
+  and keeps one batch in flight while the next is assembled.
+* ``bf16=True`` runs the model under bfloat16 autocast, on CUDA and on CPU (where it pays on CPUs
+  with AVX512-BF16 or AMX; fractions then differ from fp32 by ~1e-3, so it is opt-in).
 
 Memory is bounded by ``prefetch`` batches plus those in flight, whatever the scene size; only
 the output grid (a few values per cell) is held whole.
@@ -30,7 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -72,7 +73,7 @@ class EngineOptions:
         device: ``cpu`` or ``cuda`` (``cuda:N``).
         workers: concurrent model calls on CPU (None: one per core, at most
             :data:`MAX_CPU_WORKERS`, sharing the cores' torch threads); CUDA uses one.
-        bf16: on CUDA, run the model under bfloat16 autocast (ignored on CPU).
+        bf16: run the model under bfloat16 autocast (CUDA or CPU); off: float32.
     """
 
     batch_size: int = 64
@@ -273,8 +274,18 @@ def cpu_workers(workers: int | None = None) -> tuple[int, int]:
     return n, max(1, cores // n)
 
 
+def _autocast(device_type: str, bf16: bool) -> AbstractContextManager[object]:
+    """bfloat16 autocast when asked for; autocast state is per thread, so enter it in the
+    thread that calls the model."""
+    return torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else nullcontext()
+
+
 def _run_cpu(
-    batches: Iterator[_Batch], model: AbundanceModel, out: np.ndarray, workers: int | None
+    batches: Iterator[_Batch],
+    model: AbundanceModel,
+    out: np.ndarray,
+    workers: int | None,
+    bf16: bool,
 ) -> None:
     """``workers`` threads call the model concurrently; torch's thread count is set for the run
     (new threads take it when they start) and given back after."""
@@ -283,7 +294,8 @@ def _run_cpu(
     torch.set_num_threads(threads)
 
     def forward(batch: _Batch) -> None:
-        result = model(torch.from_numpy(batch.images), torch.from_numpy(batch.ancillary))
+        with _autocast("cpu", bf16):
+            result = model(torch.from_numpy(batch.images), torch.from_numpy(batch.ancillary))
         _store(out, batch, result)
 
     try:
@@ -315,12 +327,11 @@ def _run_cuda(
     Batch ``k``'s results are read back once the event recorded after its device-to-host copy
     has passed, i.e. while the device already works on batch ``k + 1``.
     """
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
     in_flight: tuple[_Batch, torch.Tensor, torch.cuda.Event] | None = None
     for batch in batches:
         imgs = torch.from_numpy(batch.images).pin_memory().to(device, non_blocking=True)
         anc = torch.from_numpy(batch.ancillary).pin_memory().to(device, non_blocking=True)
-        with autocast:
+        with _autocast("cuda", bf16):
             result = model(imgs, anc)
         host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
         host.copy_(result.float(), non_blocking=True)
@@ -377,7 +388,7 @@ def run_inference(
         if device.type == "cuda":
             _run_cuda(batches, model, fractions, device, options.bf16)
         else:
-            _run_cpu(batches, model, fractions, options.workers)
+            _run_cpu(batches, model, fractions, options.workers, options.bf16)
     n_no_anc = int(np.sum(~anc_ok & (valid_fraction >= options.min_valid_fraction)))
     n_pred = int(np.isfinite(fractions[0]).sum())
     log.info(

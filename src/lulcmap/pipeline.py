@@ -109,6 +109,18 @@ def _ancillary(
     return compute_ancillary(plan, variables=names, dem=dem, climate=grids)
 
 
+def _engine_options(
+    net: CardedModel, device: str, batch_size: int, min_valid_fraction: float, bf16: bool
+) -> EngineOptions:
+    """How the engine runs ``net``. onnxruntime takes host arrays (it moves them to the GPU
+    itself) and spreads each call over all cores: one call at a time, no autocast."""
+    if isinstance(net, OnnxModel):
+        if bf16:
+            log.warning("bf16 applies to torch models only; ONNX model %s runs as is", net.card.id)
+        return EngineOptions(batch_size, min_valid_fraction, device="cpu", workers=1)
+    return EngineOptions(batch_size, min_valid_fraction, device=device, bf16=bf16)
+
+
 def _levels(fractions: np.ndarray, level: str, legend: Legend) -> dict[str, np.ndarray]:
     """``{level: fractions}``, plus N1 as the legend's sum when ``level`` is N2."""
     n = len(legend.names(level))
@@ -194,6 +206,7 @@ def predict(
     min_valid_fraction: float = 0.5,
     batch_size: int = 64,
     device: str = "auto",
+    bf16: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     timings: dict[str, float] | None = None,
 ) -> xr.Dataset:
@@ -203,6 +216,8 @@ def predict(
     ``N1`` (class_n1, y, x) and ``N2`` (class_n2, y, x) -- NaN on cells not predicted --,
     ``valid_fraction`` and the ancillary values used. A model whose card gives only N1 (its
     ``levels: [N1]``) yields ``N1`` alone. ``on_progress(done, total)`` counts cells.
+    ``bf16`` runs a torch model under bfloat16 autocast (CUDA or CPU; fractions differ from
+    float32 by ~1e-3); ONNX models ignore it.
     """
     with ExitStack() as stack:  # removes the temporary resampling VRT, if any, on exit
         t = timings if timings is not None else {}
@@ -251,11 +266,7 @@ def predict(
             if on_progress is not None:
                 on_progress(done[0], plan.n_cells)
 
-        # onnxruntime takes host arrays and moves them to the GPU itself: batches stay on the host
-        feed_device = "cpu" if isinstance(net, OnnxModel) else dev
-        opts = EngineOptions(
-            batch_size=batch_size, min_valid_fraction=min_valid_fraction, device=feed_device
-        )
+        opts = _engine_options(net, dev, batch_size, min_valid_fraction, bf16)
         start = time.perf_counter()
         n_classes = len(legend.classes(card.output_level))
         result = run_inference(

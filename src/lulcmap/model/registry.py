@@ -6,7 +6,8 @@ own network (:class:`TorchModel`); ONNX weights run in onnxruntime (:class:`Onnx
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -81,11 +82,23 @@ class TorchModel:
     card: ModelCard
     net: LulcNet
     device: torch.device
+    _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor:
-        abundance, _ = self.net(images, ancillary)
+        abundance, _ = self.net(self._as_float(images), ancillary)
         return abundance
+
+    def _as_float(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 CPU chips as float32 in a buffer kept per calling thread (the network scales it
+        in place). A batch of 64 chips of 224 px is 38 MB: larger than glibc's largest mmap
+        threshold (32 MB), so a fresh tensor is mapped, page-faulted and unmapped every call."""
+        if images.device.type != "cpu" or images.dtype != torch.uint8:
+            return images
+        buf = getattr(self._local, "buf", None)
+        if buf is None or buf.numel() < images.numel():
+            buf = self._local.buf = torch.empty(images.numel(), dtype=torch.float32)
+        return buf[: images.numel()].view(images.shape).copy_(images)
 
 
 def load_model(
