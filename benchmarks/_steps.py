@@ -173,6 +173,16 @@ def _gpu_sampler(device: str) -> tuple[Callable[[], list[float]], threading.Even
     return (lambda: samples), stop
 
 
+def step_predict_bf16(a: Args) -> dict[str, object]:
+    """``predict(..., bf16=True)`` (the opt-in ``--bf16``), and its largest fraction difference
+    from the float32 run's on every cell."""
+    result = step_predict({**a, "bf16": True, "save": False})
+    path = Path(a["scratch"]) / f"predict{a['size']}.npy"
+    n2 = np.load(Path(a["scratch"]) / f"predict{a['size']}_bf16.npy")
+    result["max_abs_diff_vs_fp32"] = float(np.nanmax(np.abs(n2 - np.load(path))))
+    return result
+
+
 def step_predict(a: Args) -> dict[str, object]:
     """``lulcmap.predict(...)`` in process: open, ancillary, inference, the output dataset."""
     paths = build_inputs(a["size"])
@@ -188,11 +198,13 @@ def step_predict(a: Args) -> dict[str, object]:
             stride=a["stride"],
             batch_size=a["batch_size"],
             device=a["device"],
+            bf16=bool(a.get("bf16", False)),
             timings=timings,
         )
     stop.set()
     n2 = ds["N2"].values
-    np.save(Path(a["scratch"]) / f"predict{a['size']}.npy", n2)
+    suffix = "_bf16" if a.get("bf16") else ""
+    np.save(Path(a["scratch"]) / f"predict{a['size']}{suffix}.npy", n2)
     gpu = samples()
     return _result(
         clock,
@@ -363,6 +375,7 @@ STEPS = {
     "naive": step_naive,
     "xbatcher": step_xbatcher,
     "bf16": step_bf16,
+    "predict_bf16": step_predict_bf16,
 }
 
 if __name__ == "__main__":

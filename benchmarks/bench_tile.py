@@ -166,11 +166,12 @@ def measure(size: int, opts: argparse.Namespace) -> dict[str, Any]:
     rows, cols = -(-size // 224), -(-size // 224)
     args["model_chips"] = rows * cols
     runs: dict[str, list[dict[str, Any]]] = {
-        "read": [], "model": [], "predict": [], "cli": [], "naive": []
+        "read": [], "model": [], "predict": [], "predict_bf16": [], "cli": [], "naive": []
     }  # fmt: skip
     for i in range(opts.repeat):
         print(f"  {size}: repetition {i + 1}/{opts.repeat}", flush=True)
-        for name in ("read", "model", "predict", "naive"):  # predict first: naive compares to it
+        # predict first: the bf16 run and the naive baseline compare their fractions with it
+        for name in ("read", "model", "predict", "predict_bf16", "naive"):
             runs[name].append(step(name, args))
         runs["cli"].append(cli(paths, CACHE / f"out{size}", args))
     res = {name: _median(r) for name, r in runs.items()}
@@ -266,6 +267,16 @@ def _table(size: int, res: dict[str, Any]) -> str:
             f"fresh process: + start, imports, writing all outputs; runs {c['walls']}",
         ),
         _row(
+            "3c. `predict(bf16=True)` (opt-in `--bf16`)",
+            res["predict_bf16"],
+            cells,
+            km2,
+            f"bfloat16 autocast; max |fraction difference| from float32 on every cell "
+            f"{res['predict_bf16']['max_abs_diff_vs_fp32']:.1e}; inference "
+            f"{res['predict_bf16']['timings']['inference_s']:.2f} s; "
+            f"runs {res['predict_bf16']['walls']}",
+        ),
+        _row(
             "4. naive per-chip",
             nv,
             cells,
@@ -325,6 +336,9 @@ def _ratios(full: dict[str, Any], quarter: dict[str, Any] | None) -> str:
         ("naive / end to end", naive, "≥ 3", naive >= 3,
          _per_repetition([w["naive"][i] / w["predict"][i] for i in reps])),
         ("xbatcher / end to end", xb, "≥ 1.5", xb >= 1.5, ""),
+        ("naive / end to end with `--bf16` (opt-in; not the target's route)",
+         full["naive"]["wall_s"] / full["predict_bf16"]["wall_s"], "–", None,
+         _per_repetition([w["naive"][i] / full["predict_bf16"]["walls"][i] for i in reps])),
         ("peak RSS, full tile (`predict()`), GB", rss / 1024, "≤ 2", rss <= 2048, ""),
     ]  # fmt: skip
     if quarter is not None:
@@ -341,7 +355,8 @@ def _ratios(full: dict[str, Any], quarter: dict[str, Any] | None) -> str:
         "|---|---|---|---|---|",
     ]
     out += [
-        f"| {n} | {v:.2f} | {r} | {t} | {'yes' if ok else '**no**'} |" for n, v, t, ok, r in rows
+        f"| {n} | {v:.2f} | {r} | {t} | {'–' if ok is None else 'yes' if ok else '**no**'} |"
+        for n, v, t, ok, r in rows
     ]
     return "\n".join(out)
 
