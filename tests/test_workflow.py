@@ -62,6 +62,9 @@ def test_steps_loops_placeholders_and_paths(
     cfg = load_run_config(cfg_path, out=tmp_path / "o", variables={"data": "elsewhere", "tag": "b"})
     assert cfg.steps[1].config.out == Path("o/world-5-b")
     assert cfg.steps[2].config.scenes == (Path("elsewhere/scene.tif"),)
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")  # kept as given, not resolved
+    cfg = load_run_config(cfg_path, variables={"data": "link"})
+    assert cfg.steps[2].config.scenes == (Path("link/scene.tif"),)
 
 
 @pytest.mark.parametrize(

@@ -223,8 +223,9 @@ def _resolve_paths(section: dict[str, Any], model: type[_Config], base: Path) ->
 
 
 def _cli_var(value: str) -> str:
-    """A ``--var`` value: one naming an existing file or folder becomes absolute."""
-    return str(Path(value).resolve()) if value and Path(value).exists() else value
+    """A ``--var`` value: one naming an existing file or folder becomes absolute (symbolic
+    links kept, so records show the path as the user gave it)."""
+    return os.path.abspath(value) if value and Path(value).exists() else value
 
 
 def load_run_config(
