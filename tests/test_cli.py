@@ -14,18 +14,10 @@ import rasterio
 import yaml
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
-from typer.testing import CliRunner
 
-from lulcmap.cli.main import app
 from lulcmap.legend import load_legend
 from lulcmap.model.registry import models_dir
-
-runner = CliRunner()
-
-
-def invoke(*args: object) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.output
+from lulcmap.testing.cli import assert_clean_failure, invoke
 
 
 def base_args(w: dict[str, Path], out: Path) -> list[object]:
@@ -40,16 +32,6 @@ def base_args(w: dict[str, Path], out: Path) -> list[object]:
         out,
         "--quiet",
     ]
-
-
-def assert_clean_failure(code: int, output: str, out: Path, *needles: str) -> None:
-    assert code == 2, output
-    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lulcmap: error:"), output
-    assert "Traceback" not in output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
 
 
 def test_predict_end_to_end(small_world: dict[str, Path], tmp_path: Path) -> None:

@@ -11,31 +11,15 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
-from typer.testing import CliRunner
 
-from lulcmap.cli.main import app
 from lulcmap.legend import load_legend
 from lulcmap.model.registry import models_dir
 from lulcmap.seed import ANCILLARY_CSV, IMAGES_FOLDER, SEED_COLUMNS, output_name
 from lulcmap.testing import synthetic_world
+from lulcmap.testing.cli import assert_clean_failure, invoke
 from test_seed import plane, plane_raster, write_chip_folder  # pytest puts tests/ on sys.path
 
-runner = CliRunner()
 LEVELS = ("N1", "N2")
-
-
-def invoke(*args: object) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.output
-
-
-def assert_clean_failure(code: int, output: str, out: Path, *needles: str) -> None:
-    assert code == 2, output
-    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lulcmap: error:"), output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert not out.exists() or (out.is_dir() and not any(out.iterdir())), out
 
 
 @pytest.fixture(scope="module")

@@ -9,29 +9,18 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from typer.testing import CliRunner
 
-from lulcmap.cli.main import app
 from lulcmap.evaluation.testing import block_bounds, make_chip_dataset
 from lulcmap.model.registry import models_dir
+from lulcmap.testing.cli import assert_clean_failure
+from lulcmap.testing.cli import invoke as run_cli
 
-runner = CliRunner()
 DEMO = models_dir() / "demo-synthetic"
 BLOCKS = [0, 0, 0, 1, 1, 1]
 
 
 def invoke(*args: object) -> tuple[int, str]:
-    result = runner.invoke(app, ["evaluate", *(str(a) for a in args)])
-    return result.exit_code, result.output
-
-
-def assert_clean_failure(code: int, output: str, out: Path, *needles: str) -> None:
-    assert code == 2, output
-    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lulcmap: error:"), output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+    return run_cli("evaluate", *args)
 
 
 def write_dataset(path: Path, *, n2: np.ndarray | None = None, **kwargs: object) -> Path:

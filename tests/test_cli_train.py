@@ -9,27 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lulcmap.cli.main import app
 from lulcmap.evaluation.testing import make_chip_dataset
+from lulcmap.testing.cli import assert_clean_failure, invoke
 
-runner = CliRunner()
 FAST = ["--epochs", "2", "--batch-size", "8", "--widths", "8,8,16,16", "--device", "cpu"]
-
-
-def invoke(*args: object) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.output
-
-
-def assert_clean_failure(code: int, output: str, out: Path, *needles: str) -> None:
-    assert code == 2, output
-    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lulcmap: error:"), output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
 
 
 def write_dataset(path: Path, blocks: list[int]) -> Path:
