@@ -17,16 +17,22 @@ def invoke(*args: object) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def _expect(condition: bool, message: object) -> None:
+    """A test check that ``python -O`` keeps (an ``assert`` statement would be stripped)."""
+    if not condition:
+        raise AssertionError(message)
+
+
 def assert_clean_failure(code: int, output: str, out: Path, *needles: str) -> None:
     """Exit code 2, one ``lulcmap: error:`` line holding every needle, no traceback, and nothing
-    left at ``out`` (absent, or an empty folder)."""
-    assert code == 2, output
+    left at ``out`` (absent, or an empty folder); raises AssertionError otherwise."""
+    _expect(code == 2, output)
     lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lulcmap: error:"), output
-    assert "Traceback" not in output
+    _expect(len(lines) == 1 and lines[0].startswith("lulcmap: error:"), output)
+    _expect("Traceback" not in output, output)
     for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert not out.exists() or (out.is_dir() and not any(out.iterdir())), out
+        _expect(needle in lines[0], f"{needle!r} not in: {lines[0]}")
+    _expect(not out.exists() or (out.is_dir() and not any(out.iterdir())), f"{out} not empty")
 
 
 __all__ = ["assert_clean_failure", "invoke"]
