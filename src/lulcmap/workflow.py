@@ -307,7 +307,9 @@ def existing_outputs(step: Step) -> list[Path]:
 
         names: Sequence[str] = list(OUTPUTS.values())
     elif step.kind == "evaluate":
-        names = ["report.md", "metrics.json"]
+        from lulcmap.evaluation.runner import output_names
+
+        names = output_names(())  # the scatter plots' names depend on the model's levels
     else:
         from lulcmap.pipeline import output_paths
 

@@ -13,11 +13,22 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lulcmap.errors import LulcmapError
+from lulcmap.errors import ConfigError, LulcmapError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 err_console = Console(stderr=True)
+
+
+def name_values(items: list[str], option: str, example: str) -> dict[str, str]:
+    """Repeatable ``NAME=VALUE`` options as a mapping; ``example`` shows the form in errors."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"{option} expects NAME=VALUE, e.g. {example}, got {item!r}")
+        out[name.strip()] = value.strip()
+    return out
 
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -24,12 +24,17 @@ def _line(label: str, m: LevelMetrics) -> str:
     )
 
 
-def summary(result: EvaluationResult, paths: dict[str, Path], seconds: float) -> None:
-    console.print(f"evaluated {result.info['counts']['evaluated']} chips in {seconds:.1f} s")
+def print_metrics(result: EvaluationResult) -> None:
+    """The averages per level, the model's and the baseline's."""
     for level in result.levels:
         console.print(_line(f"{level} model", result.model[level]), soft_wrap=True)
         if result.baseline:
             console.print(_line(f"{level} baseline", result.baseline[level]), soft_wrap=True)
+
+
+def summary(result: EvaluationResult, paths: dict[str, Path], seconds: float) -> None:
+    console.print(f"evaluated {result.info['counts']['evaluated']} chips in {seconds:.1f} s")
+    print_metrics(result)
     console.print(f"report: {paths['report']}", soft_wrap=True)
 
 

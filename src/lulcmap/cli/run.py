@@ -10,21 +10,10 @@ import typer
 from rich.console import Console
 
 from lulcmap.cli import evaluate, predict, prepare, train
-from lulcmap.cli._common import progress_bar, setup_logging, user_errors
-from lulcmap.errors import ConfigError
+from lulcmap.cli._common import name_values, progress_bar, setup_logging, user_errors
 from lulcmap.workflow import RunConfig, Step, check_outputs, load_run_config, run_step
 
 console = Console(stderr=True)
-
-
-def _vars(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--var expects NAME=VALUE, e.g. --var data=/data/zion, got {item!r}")
-        out[name.strip()] = value.strip()
-    return out
 
 
 def _step(step: Step, quiet: bool) -> None:
@@ -78,7 +67,7 @@ def run(
     from lulcmap.demo import run_config
 
     setup_logging(quiet)
-    cfg = load_run_config(config, out=out, variables=_vars(var))
+    cfg = load_run_config(config, out=out, variables=name_values(var, "--var", "data=/data/zion"))
     if overwrite:
         cfg = cfg.with_overwrite()
     if cfg.steps:

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lulcmap.cli._common import err_console, setup_logging, user_errors
-from lulcmap.cli.evaluate import _line
+from lulcmap.cli._common import err_console, name_values, setup_logging, user_errors
+from lulcmap.cli.evaluate import print_metrics
 from lulcmap.config import validate
 from lulcmap.errors import ConfigError
 from lulcmap.evaluation.selection import parse_blocks
@@ -39,16 +39,6 @@ def _ints(text: str, option: str, count: int) -> tuple[int, ...]:
     if len(values) != count or min(values) < 1:
         raise ConfigError(f"{option} expects {count} positive integers such as 24,48,96,128")
     return values
-
-
-def _units(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, unit = item.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--units expects NAME=UNIT, e.g. prec_jan=mm, got {item!r}")
-        out[name.strip()] = unit.strip()
-    return out
 
 
 @contextmanager
@@ -86,11 +76,7 @@ def summary(result: TrainResult, paths: dict[str, Path], seconds: float) -> None
         f"{device}; kept epoch {result.best_epoch}",
         soft_wrap=True,
     )
-    ev = result.evaluation
-    for level in ev.levels:
-        console.print(_line(f"{level} model", ev.model[level]), soft_wrap=True)
-        if ev.baseline:
-            console.print(_line(f"{level} baseline", ev.baseline[level]), soft_wrap=True)
+    print_metrics(result.evaluation)
     console.print(f"model: {paths['card']}", soft_wrap=True)
 
 
@@ -163,7 +149,7 @@ def train(
         "data": data_line,
         "licence": licence,
         "ancillary": choice if choice in ("all", "none") else _names(ancillary, "--ancillary"),
-        "ancillary_units": _units(units),
+        "ancillary_units": name_values(units, "--units", "prec_jan=mm"),
         "test_fraction": test_fraction,
         "test_blocks": parse_blocks(test_blocks, "--test-blocks"),
         "test_datasets": tuple(test_dataset),

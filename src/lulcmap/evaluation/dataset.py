@@ -74,8 +74,17 @@ MUST_MATCH = (
 """Attributes that must agree between datasets opened together."""
 
 
-def open_chip_datasets(paths: Sequence[str | os.PathLike[str]]) -> xr.Dataset:
+PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def dataset_paths(paths: PathOrPaths) -> list[Path]:
+    """One path or several, as a list."""
+    return [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+
+
+def open_chip_datasets(paths: PathOrPaths) -> xr.Dataset:
     """Open one or more chip datasets as one (see the module docstring), lazily."""
+    paths = dataset_paths(paths)
     if not paths:
         raise InputNotFoundError(f"no chip dataset given; {MAKE_ONE}")
     parts = [open_chip_dataset(p) for p in paths]
@@ -219,6 +228,7 @@ __all__ = [
     "check_classes",
     "check_fits_model",
     "dataset_classes",
+    "dataset_paths",
     "describe",
     "open_chip_dataset",
     "open_chip_datasets",

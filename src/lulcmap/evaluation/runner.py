@@ -291,8 +291,7 @@ def run_evaluate(
             f"{out} already holds {', '.join(existing)}; pass --overwrite to replace them "
             "or choose another --out"
         )
-    sources = [dataset] if isinstance(dataset, str | os.PathLike) else list(dataset)
-    ds = dsio.open_chip_datasets(sources)
+    ds = dsio.open_chip_datasets(dataset)
     dsio.check_fits_model(ds, card, card.map_levels)
     selection = select_chips(ds, card, split=split, blocks=blocks, train_blocks=train_blocks)
     net = (

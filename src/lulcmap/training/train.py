@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,12 +76,6 @@ Datasets = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | xr.Datase
 """One chip dataset (a path or an opened one) or several paths, opened together."""
 
 
-def _paths(dataset: Datasets) -> list[str | os.PathLike[str]]:
-    if isinstance(dataset, str | os.PathLike):
-        return [dataset]
-    return list(dataset)  # type: ignore[arg-type]
-
-
 def open_training_data(
     dataset: Datasets, opt: TrainOptions
 ) -> tuple[xr.Dataset, dict[str, list[int]]]:
@@ -92,7 +85,7 @@ def open_training_data(
         if opt.test_datasets or opt.val_datasets:
             raise ConfigError("test_datasets and val_datasets need dataset paths, not a Dataset")
         return dataset, {}
-    paths = [Path(p) for p in _paths(dataset)]
+    paths = dsio.dataset_paths(dataset)
     roles: dict[str, list[int]] = {}
     for role, held in (("test", opt.test_datasets), ("val", opt.val_datasets)):
         for path in held:
