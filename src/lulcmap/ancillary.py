@@ -184,14 +184,18 @@ def slope_degrees(
     ``M pi/180`` north-south). ``nodata`` (True = no data) and NaN cells, and cells next to
     them, get NaN.
     """
-    z = np.array(dem, dtype=np.float64)
+    z = np.asarray(dem, dtype=np.float64)  # read only: no copy needed
     if nodata is not None:
-        z[nodata] = np.nan
+        z = np.where(nodata, np.nan, z)
     dx, dy = _pixel_metres(transform, crs, z.shape[0])
-    dz_dy = _diff(z, axis=0) / dy[:, None]
-    dz_dx = _diff(z, axis=1) / dx[:, None]
-    slope = np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
-    slope[np.isnan(z)] = np.nan
+    dz_dy = _diff(z, axis=0)
+    dz_dy /= dy[:, None]
+    dz_dx = _diff(z, axis=1)
+    dz_dx /= dx[:, None]
+    slope = np.hypot(dz_dx, dz_dy, out=dz_dx)  # in place: a DEM's arrays are large
+    np.arctan(slope, out=slope)
+    np.degrees(slope, out=slope)
+    np.copyto(slope, np.nan, where=np.isnan(z))
     return slope
 
 
@@ -242,7 +246,7 @@ def _climate_path(climate: Mapping[str, PathLike], name: str, needed: Sequence[s
 
 
 def _dem_means(plan: ChipPlan, path: PathLike, footprints: np.ndarray) -> dict[str, np.ndarray]:
-    with open_raster(path, what="DEM") as ds:
+    with open_raster(path, what="DEM", threads=1) as ds:
         dem, grid, resampling = _read_for(ds, plan, what="DEM")
     slope = Raster(slope_degrees(dem.data, dem.grid.transform, dem.grid.crs), dem.grid)
     return {
@@ -252,7 +256,7 @@ def _dem_means(plan: ChipPlan, path: PathLike, footprints: np.ndarray) -> dict[s
 
 
 def _source_means(plan: ChipPlan, path: PathLike, what: str, footprints: np.ndarray) -> np.ndarray:
-    with open_raster(path, what=what) as ds:
+    with open_raster(path, what=what, threads=1) as ds:
         source, grid, resampling = _read_for(ds, plan, what=what)
     return _warped_means(source, grid, resampling, footprints)
 
