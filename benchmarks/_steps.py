@@ -13,13 +13,14 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _inputs import BAND_NAMES, build_inputs
@@ -157,20 +158,37 @@ def step_model(a: Args) -> dict[str, object]:
 
 
 # -- 3. predict end to end -----------------------------------------------------------------------
-def _gpu_sampler(device: str) -> tuple[Callable[[], list[float]], threading.Event]:
-    samples: list[float] = []
-    stop = threading.Event()
+class _GpuSampler:
+    """GPU utilisation (%) every 0.1 s until :meth:`stop` (``torch.cuda.utilization``, which
+    needs pynvml: the ``nvidia-ml-py`` package of the ``bench`` extra); nothing on CPU."""
 
-    def sample() -> None:
-        while not stop.wait(0.1):
+    def __init__(self, device: str) -> None:
+        self.samples: list[float] = []
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if device.startswith("cuda"):
+            self._thread = threading.Thread(target=self._run, args=(device,), daemon=True)
+            self._thread.start()
+
+    def _run(self, device: str) -> None:
+        while not self._stop.wait(0.1):
             try:
-                samples.append(float(torch.cuda.utilization(device)))
-            except Exception:  # pynvml missing: utilisation is not reported
+                self.samples.append(float(torch.cuda.utilization(device)))
+            except Exception as exc:  # e.g. pynvml missing: said in the results
+                self.error = f"{type(exc).__name__}: {exc}"
                 return
 
-    if device.startswith("cuda"):
-        threading.Thread(target=sample, daemon=True).start()
-    return (lambda: samples), stop
+    def stop(self) -> dict[str, object]:
+        self._stop.set()
+        if self._thread is None:
+            return {}
+        self._thread.join()
+        return {
+            "gpu_util_mean": float(np.mean(self.samples)) if self.samples else None,
+            "gpu_util_samples": len(self.samples),
+            "gpu_util_error": self.error,
+        }
 
 
 def step_predict_bf16(a: Args) -> dict[str, object]:
@@ -187,7 +205,7 @@ def step_predict(a: Args) -> dict[str, object]:
     """``lulcmap.predict(...)`` in process: open, ancillary, inference, the output dataset."""
     paths = build_inputs(a["size"])
     timings: dict[str, float] = {}
-    samples, stop = _gpu_sampler(a["device"])
+    sampler = _GpuSampler(a["device"])
     with _Clock() as clock:
         ds = predict(
             paths["scene"],
@@ -201,18 +219,17 @@ def step_predict(a: Args) -> dict[str, object]:
             bf16=bool(a.get("bf16", False)),
             timings=timings,
         )
-    stop.set()
+    gpu = sampler.stop()
     n2 = ds["N2"].values
     suffix = "_bf16" if a.get("bf16") else ""
     np.save(Path(a["scratch"]) / f"predict{a['size']}{suffix}.npy", n2)
-    gpu = samples()
     return _result(
         clock,
         int(ds.attrs["n_cells"]),
         int(ds.attrs["n_cells"]),
         predicted=int(ds.attrs["n_predicted"]),
         timings=timings,
-        gpu_util_mean=float(np.mean(gpu)) if gpu else None,
+        **gpu,
     )
 
 
@@ -305,6 +322,8 @@ def step_xbatcher(a: Args) -> dict[str, object]:
     model = load_model(a["model"], device=a["device"])
     chunks, workers = a["xbatcher_chunks"], a["xbatcher_workers"]
     da = rioxarray.open_rasterio(paths["scene"], chunks=chunks)
+    if not isinstance(da, xr.DataArray):  # a single-subdataset GeoTIFF opens as one array
+        raise TypeError(f"expected one DataArray from {paths['scene']}, got {type(da).__name__}")
     size = card.input.chip_size
     bgen = xbatcher.BatchGenerator(da, input_dims={"y": size, "x": size})
     per_row, n_patches = da.sizes["x"] // size, len(bgen)
@@ -381,6 +400,13 @@ STEPS = {
 if __name__ == "__main__":
     args = json.loads(sys.argv[2])
     start_rss = _rss_mb()
+    if str(args.get("device", "cpu")).startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     result = STEPS[sys.argv[1]](args)
     result.update(rss_after_imports_mb=start_rss, vm_hwm_mb=_rss_mb("VmHWM"))
+    if str(args.get("device", "cpu")).startswith("cuda"):  # what torch's allocator held at most
+        result.update(
+            gpu_peak_allocated_mb=torch.cuda.max_memory_allocated() / 2**20,
+            gpu_peak_reserved_mb=torch.cuda.max_memory_reserved() / 2**20,
+        )
     print(json.dumps(result))

@@ -96,6 +96,7 @@ def run_child(cmd: list[str]) -> dict[str, Any]:
     return {
         "stdout": out,
         "process_wall_s": wall,
+        "process_cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,
         "foreign_cpu": max(0.0, others) / (wall * (os.cpu_count() or 1)),
     }
@@ -128,7 +129,9 @@ def cli(paths: dict[str, Path], out: Path, args: dict[str, Any]) -> dict[str, An
     run = quiet_run(cmd)
     run.pop("stdout")
     record = json.loads((out / "scene.run.json").read_text())
-    return {**run, "wall_s": run["process_wall_s"], "run_record": record}
+    return {
+        **run, "wall_s": run["process_wall_s"], "cpu_s": run["process_cpu_s"], "run_record": record
+    }  # fmt: skip
 
 
 def _warm_page_cache(path: Path) -> None:
@@ -174,7 +177,7 @@ def measure(size: int, opts: argparse.Namespace) -> dict[str, Any]:
         for name in ("read", "model", "predict", "predict_bf16", "naive"):
             runs[name].append(step(name, args))
         runs["cli"].append(cli(paths, CACHE / f"out{size}", args))
-    res = {name: _median(r) for name, r in runs.items()}
+    res: dict[str, Any] = {name: _median(r) for name, r in runs.items()}
     variants = []
     for chunks, workers in XBATCHER_VARIANTS:
         print(f"  {size}: xbatcher {chunks}, {workers} workers", flush=True)
@@ -221,9 +224,13 @@ def _machine(device: str, load: tuple[float, ...], quiet: tuple[float, int], dat
 
 def _row(name: str, r: dict[str, Any], cells: int, km2: float, note: str = "") -> str:
     wall = r["wall_s"]
+    cpu = f"{r['cpu_s']:.2f}" if "cpu_s" in r else "–"
+    peak = f"{r['peak_rss_mb']:.0f}"
+    if "gpu_peak_allocated_mb" in r:  # GPU runs: torch's peak allocation beside the RSS
+        peak += f" (GPU {r['gpu_peak_allocated_mb']:.0f})"
     return (
-        f"| {name} | {wall:.2f} | {r.get('chips', cells) / wall:.0f} | {km2 / wall:.0f} | "
-        f"{r['peak_rss_mb']:.0f} | {note} |"
+        f"| {name} | {wall:.2f} | {cpu} | {r.get('chips', cells) / wall:.0f} | "
+        f"{km2 / wall:.0f} | {peak} | {note} |"
     )
 
 
@@ -237,8 +244,8 @@ def _table(size: int, res: dict[str, Any]) -> str:
     lines = [
         f"### {size} x {size} px ({km2:.0f} km², {cells} chips)",
         "",
-        "| step | wall s | chips/s | km²/s | peak RSS MB | notes |",
-        "|---|---|---|---|---|---|",
+        "| step | wall s | CPU s | chips/s | km²/s | peak RSS MB (GPU MB) | notes |",
+        "|---|---|---|---|---|---|---|",
         _row("1. read-only", res["read"], cells, km2, f"runs {res['read']['walls']}"),
         _row(
             "2. model-only",
@@ -321,11 +328,61 @@ def _per_repetition(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
 
 
-def _ratios(full: dict[str, Any], quarter: dict[str, Any] | None) -> str:
+def _floor(res: dict[str, Any], cores: int) -> float:
+    """The shortest time any engine could take to read and run the model: the CPU seconds that
+    read-only and model-only spent, spread perfectly over all cores (nothing else counted)."""
+    return (res["read"]["cpu_s"] + res["model"]["cpu_s"]) / cores
+
+
+def _bound(res: dict[str, Any], cores: int) -> str:
+    """What the CPU time of this run's steps says about the naive target."""
+    r, m, p = res["read"]["cpu_s"], res["model"]["cpu_s"], res["predict"]
+    floor = _floor(res, cores)
+    return (
+        f"**Bound, from this run's CPU times.** Read-only used {r:.2f} CPU s and model-only "
+        f"{m:.2f} CPU s (float32). On {cores} cores, an engine that does this reading and runs "
+        f"these forward passes cannot take less than ({r:.2f} + {m:.2f}) / {cores} = "
+        f"**{floor:.2f} s**, even with both perfectly overlapped and no ancillary step. The naive "
+        f"baseline's {res['naive']['wall_s']:.2f} s is then at most "
+        f"**{res['naive']['wall_s'] / floor:.2f}×** that floor. `predict()` took "
+        f"{p['wall_s']:.2f} s with {p['cpu_s']:.2f} CPU s, which kept the cores "
+        f"{p['cpu_s'] / (p['wall_s'] * cores):.0%} busy. That is "
+        f"{p['wall_s'] / floor:.2f}× the floor, ancillary step included."
+    )
+
+
+def _gpu_rows(full: dict[str, Any]) -> list[tuple[str, float, str, bool | None, str]]:
+    """The GPU targets: end to end against read-only, bf16 against fp32, utilisation."""
+    p, w = full["predict"], {k: full[k]["walls"] for k in ("read", "predict")}
+    e2e_read = p["wall_s"] / full["read"]["wall_s"]
+    diff = max(
+        full["bf16"]["max_abs_diff_bf16_vs_fp32"], full["predict_bf16"]["max_abs_diff_vs_fp32"]
+    )
+    util = p.get("gpu_util_mean")
+    return [
+        ("GPU: end to end / read-only", e2e_read, "≤ 1.25", e2e_read <= 1.25,
+         _per_repetition([a / b for a, b in zip(w["predict"], w["read"], strict=True)])),
+        ("GPU: max |fraction difference|, bf16 autocast vs fp32", diff, "≤ 0.01", diff <= 0.01,
+         f"{diff:.1e} (chips of 8 rows; every cell in `predict`)"),
+        ("GPU: utilisation during `predict()`, mean %", float("nan") if util is None else util,
+         "reported", None, p.get("gpu_util_error") or f"{p.get('gpu_util_samples')} samples"),
+        ("GPU: end to end with `--bf16` / read-only",
+         full["predict_bf16"]["wall_s"] / full["read"]["wall_s"], "–", None, ""),
+        ("GPU: peak memory allocated by torch in `predict()`, GB",
+         p.get("gpu_peak_allocated_mb", float("nan")) / 1024, "–", None,
+         f"reserved {p.get('gpu_peak_reserved_mb', float('nan')) / 1024:.2f} GB"),
+    ]  # fmt: skip
+
+
+def _ratios(
+    full: dict[str, Any], quarter: dict[str, Any] | None, cores: int, device: str = "cpu"
+) -> str:
     """Ratios of the medians, and the median (range) of the ratios within each repetition (the
-    steps of a repetition run back to back, so slow drifts of the machine cancel out)."""
+    steps of a repetition run back to back, so slow drifts of the machine cancel out). The CPU
+    targets are for 2 cores; on a GPU its own targets come first."""
     e2e = full["predict"]["wall_s"]
     parts = full["read"]["wall_s"] + full["model"]["wall_s"]
+    floor = _floor(full, cores)
     rss = full["predict"]["peak_rss_mb"]
     naive, xb = full["naive"]["wall_s"] / e2e, full["xbatcher"]["wall_s"] / e2e
     w = {k: full[k]["walls"] for k in ("read", "model", "predict", "naive")}
@@ -339,8 +396,12 @@ def _ratios(full: dict[str, Any], quarter: dict[str, Any] | None) -> str:
         ("naive / end to end with `--bf16` (opt-in; not the target's route)",
          full["naive"]["wall_s"] / full["predict_bf16"]["wall_s"], "–", None,
          _per_repetition([w["naive"][i] / full["predict_bf16"]["walls"][i] for i in reps])),
+        ("naive / floor (the most any engine could reach; see below)",
+         full["naive"]["wall_s"] / floor, "≥ 3", None, ""),
         ("peak RSS, full tile (`predict()`), GB", rss / 1024, "≤ 2", rss <= 2048, ""),
     ]  # fmt: skip
+    if device.startswith("cuda"):
+        rows = _gpu_rows(full) + rows
     if quarter is not None:
         mem = rss / quarter["predict"]["peak_rss_mb"]
         cli_mem = full["cli"]["peak_rss_mb"] / quarter["cli"]["peak_rss_mb"]
@@ -380,10 +441,15 @@ def render(results: dict[int, dict[str, Any]], meta: dict[str, Any]) -> str:
     ]
     quiet = (max(r["foreign_cpu"] for r in runs), sum(r["attempts"] - 1 for r in runs))
     full, quarter = results[TILE], results.get(TILE // 2)
+    cores = meta.get("cores", os.cpu_count() or 1)
     return "\n\n".join(
         [_machine(meta["device"], tuple(meta["load"]), quiet, meta["date"])]
         + [_table(size, res) for size, res in results.items()]
-        + ["### Ratios (full tile; targets from the performance issue)", _ratios(full, quarter)]
+        + [
+            "### Ratios (full tile; targets from the performance issue)",
+            _ratios(full, quarter, cores, meta["device"]),
+        ]
+        + ([] if meta["device"].startswith("cuda") else [_bound(full, cores)])
     )
 
 
@@ -410,7 +476,12 @@ def main() -> None:
         print(f"load average {load[0]:.2f}; building inputs (cached in {CACHE})", flush=True)
         sizes = [TILE] + ([] if opts.skip_quarter else [TILE // 2])
         results = {size: measure(size, opts) for size in sizes}
-        meta = {"device": opts.device, "load": load, "date": datetime.date.today().isoformat()}
+        meta = {
+            "device": opts.device,
+            "load": load,
+            "date": datetime.date.today().isoformat(),
+            "cores": len(os.sched_getaffinity(0)),
+        }
         saved.write_text(json.dumps({"meta": meta, "results": results}))
     text = render(results, meta)
     print(text)
