@@ -7,13 +7,23 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lulcmap.errors import ConfigError, LulcmapError
+
+# Options several commands share, declared once (``quiet: Quiet = False``).
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Chips per forward pass.")]
+ModelRef = Annotated[
+    str,
+    typer.Option("--model", "-m", help="Shipped model id (see `lulcmap models`) or a card path."),
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")

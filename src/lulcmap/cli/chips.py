@@ -9,7 +9,16 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from lulcmap.cli._common import progress_bar, setup_logging, user_errors
+from lulcmap.cli._common import (
+    BatchSize,
+    Device,
+    ModelRef,
+    Quiet,
+    Verbose,
+    progress_bar,
+    setup_logging,
+    user_errors,
+)
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import CLIMATE_VARIABLES, find_climate, parse_climate_var
 from lulcmap.seed import (
@@ -40,23 +49,18 @@ def chips(
         help="N1, N2 or both. Default: every level the model gives (both for N2 models).",
         show_default=False,
     ),
-    model: str = typer.Option(
-        "demo-synthetic",
-        "--model",
-        "-m",
-        help="Shipped model id (see `lulcmap models`) or a card path.",
-    ),
+    model: ModelRef = "demo-synthetic",
     images: Path | None = typer.Option(
         None, "--images", help="Folder of chips (JPG, PNG or TIFF), instead of INPUT_DIR's."
     ),
     ancillary: Path | None = typer.Option(
         None, "--ancillary", help="Ancillary CSV (filename + one column per variable)."
     ),
-    batch_size: int = typer.Option(64, "--batch-size", help="Chips per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Abundances of a folder of chips, as the original workflow writes them.
 
@@ -118,7 +122,7 @@ def ancillary(
     pixel_size: float = typer.Option(10.0, "--pixel-size", help="Chip pixel size in metres."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing CSV."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step."),
+    verbose: Verbose = False,
 ) -> None:
     """The original ancillary CSV for chips with known centres.
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-from lulcmap.cli._common import setup_logging, user_errors
+from lulcmap.cli._common import Quiet, setup_logging, user_errors
 
 
 @user_errors
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="Output folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo run."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    quiet: Quiet = False,
 ) -> None:
     """Generate a synthetic area with known truth, map it, and print the MAE per level."""
     from lulcmap.demo import run_demo

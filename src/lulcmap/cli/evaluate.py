@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from lulcmap.cli._common import progress_bar, setup_logging, user_errors
+from lulcmap.cli._common import BatchSize, Device, Quiet, progress_bar, setup_logging, user_errors
 from lulcmap.evaluation.metrics import LevelMetrics
 from lulcmap.evaluation.runner import EvaluationResult, run_evaluate
 from lulcmap.evaluation.selection import parse_blocks
@@ -60,10 +60,10 @@ def evaluate(
         "--train-blocks",
         help="Blocks whose mean reference is the baseline (default: the card's training blocks).",
     ),
-    batch_size: int = typer.Option(64, "--batch-size", help="Chips per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    quiet: Quiet = False,
 ) -> None:
     """Score a model on a chip dataset: per-class and mean MAE, RMSE, RRMSE, CC and F1 beside the
     training-mean baseline; report.md, metrics.json and density scatter plots."""

@@ -8,7 +8,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from lulcmap.cli._common import progress_bar, reflectance_offset, setup_logging, user_errors
+from lulcmap.cli._common import (
+    BatchSize,
+    Device,
+    ModelRef,
+    Quiet,
+    Verbose,
+    progress_bar,
+    reflectance_offset,
+    setup_logging,
+    user_errors,
+)
 from lulcmap.config import PredictConfig, validate
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import parse_climate_var
@@ -49,12 +59,7 @@ def predict(
     climate_var: list[str] = typer.Option(
         [], "--climate-var", help="NAME=PATH for one climate variable (repeatable)."
     ),
-    model: str = typer.Option(
-        "demo-synthetic",
-        "--model",
-        "-m",
-        help="Shipped model id (see `lulcmap models`) or a card path.",
-    ),
+    model: ModelRef = "demo-synthetic",
     stride: int = typer.Option(224, "--stride", help="Output cell size in scene pixels."),
     rgb_bands: str | None = typer.Option(
         None,
@@ -79,8 +84,8 @@ def predict(
     min_valid: float = typer.Option(
         0.5, "--min-valid", help="Cells whose chip has a smaller valid fraction become nodata."
     ),
-    batch_size: int = typer.Option(64, "--batch-size", help="Chips per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    batch_size: BatchSize = 64,
+    device: Device = "auto",
     bf16: bool = typer.Option(
         False,
         "--bf16",
@@ -89,8 +94,8 @@ def predict(
     ),
     stem: str | None = typer.Option(None, "--stem", help="Output name stem (default: scene name)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Map N1/N2 abundances of a whole scene: COGs, Zarr, GeoParquet and a run record."""
     setup_logging(quiet, verbose)

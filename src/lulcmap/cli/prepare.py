@@ -10,7 +10,14 @@ from typing import cast
 import typer
 from rich.console import Console
 
-from lulcmap.cli._common import progress_bar, reflectance_offset, setup_logging, user_errors
+from lulcmap.cli._common import (
+    Quiet,
+    Verbose,
+    progress_bar,
+    reflectance_offset,
+    setup_logging,
+    user_errors,
+)
 from lulcmap.config import validate
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import parse_climate_var
@@ -93,8 +100,8 @@ def prepare(
         0.5, "--min-valid", help="Leave out chips with a smaller valid-pixel fraction."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each step."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Cut scenes into chips with exact N1/N2 fractions from a reference map (a Zarr dataset)."""
     setup_logging(quiet, verbose)

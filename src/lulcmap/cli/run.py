@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from lulcmap.cli import evaluate, predict, prepare, train
-from lulcmap.cli._common import name_values, progress_bar, setup_logging, user_errors
+from lulcmap.cli._common import Quiet, name_values, progress_bar, setup_logging, user_errors
 from lulcmap.workflow import RunConfig, Step, check_outputs, load_run_config, run_step
 
 console = Console(stderr=True)
@@ -60,7 +60,7 @@ def run(
         [], "--var", help="NAME=VALUE overriding one of the config's `vars` (repeatable)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    quiet: Quiet = False,
 ) -> None:
     """Run a declarative pipeline: the demo, or steps of world/prepare/train/evaluate/predict
     with the same options as the commands (unknown keys are rejected)."""

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lulcmap.cli._common import err_console, name_values, setup_logging, user_errors
+from lulcmap.cli._common import Device, Quiet, err_console, name_values, setup_logging, user_errors
 from lulcmap.cli.evaluate import print_metrics
 from lulcmap.config import validate
 from lulcmap.errors import ConfigError
@@ -130,12 +130,12 @@ def train(
         0.2, "--max-unmapped", help="Leave out chips with a larger unmapped fraction."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the weights and the batches."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: Device = "auto",
     widths: str = typer.Option(
         "24,48,96,128", "--widths", help="Channels of the CNN's stem and three stages."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing model."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    quiet: Quiet = False,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each epoch."),
 ) -> None:
     """Train a model on a chip dataset's training blocks, pick the best epoch on validation
