@@ -9,6 +9,7 @@ Needs matplotlib (`pip install matplotlib`).
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -78,7 +79,9 @@ def main() -> None:
             im = axes[r, k + 1].imshow(
                 data[k], vmin=0, vmax=100, cmap="viridis", extent=extent, interpolation="nearest"
             )
-            axes[r, k + 1].set_title(f"{label}: {names[k]}", fontsize=8, wrap=True)
+            # long class names ("Wetlands and riverine forests") wrap instead of overlapping
+            title = textwrap.fill(f"{label}: {names[k]}", 24)
+            axes[r, k + 1].set_title(title, fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
