@@ -27,7 +27,7 @@ from _inputs import BAND_NAMES, build_inputs
 
 from lulcmap.ancillary import compute_ancillary
 from lulcmap.chips import ChipPlan
-from lulcmap.inference import cpu_workers, iter_strips
+from lulcmap.inference import cpu_workers, iter_strips, tune_malloc
 from lulcmap.io.climate import find_climate
 from lulcmap.io.scene import Scene, open_scene
 from lulcmap.model.registry import load_model, resolve_card
@@ -397,8 +397,14 @@ STEPS = {
     "predict_bf16": step_predict_bf16,
 }
 
+OWN_STEPS = {"read", "model", "predict", "predict_bf16", "bf16"}
+"""Steps that measure lulcmap: their process is set up as the ``lulcmap`` command sets up its own
+(``tune_malloc``). The naive and xbatcher routes keep the default allocator, as users' scripts."""
+
 if __name__ == "__main__":
     args = json.loads(sys.argv[2])
+    if sys.argv[1] in OWN_STEPS:
+        tune_malloc()
     start_rss = _rss_mb()
     if str(args.get("device", "cpu")).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()

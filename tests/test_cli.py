@@ -232,3 +232,25 @@ def test_weights_that_do_not_fit_the_card(small_world: dict[str, Path], tmp_path
 def test_stride_larger_than_the_chip(small_world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert_clean_failure(*invoke(*base_args(small_world, out), "--stride", "300"), out, "--stride")
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc",
+    reason="tune_malloc tunes glibc's allocator only",
+)
+def test_tune_malloc_applies_on_glibc() -> None:
+    """All three mallopt calls succeed (in a process of its own: they are process-wide)."""
+    code = "from lulcmap.inference import tune_malloc; print(tune_malloc())"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "True"
+
+
+def test_every_command_tunes_the_allocator_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's callback runs before any command, so worker threads start tuned."""
+    import lulcmap.cli.main as cli_main
+
+    calls: list[int] = []
+    monkeypatch.setattr(cli_main, "tune_malloc", lambda: calls.append(1) or True)
+    code, output = invoke("models")
+    assert code == 0, output
+    assert calls == [1]

@@ -6,6 +6,7 @@ import typer
 
 from lulcmap import __version__
 from lulcmap.cli import chips, demo, evaluate, models, predict, prepare, run, train
+from lulcmap.inference import tune_malloc
 
 app = typer.Typer(
     name="lulcmap",
@@ -38,6 +39,7 @@ def main(
     ),
 ) -> None:
     """Land-use/land-cover abundance maps (N1/N2) from Sentinel-2 scenes."""
+    tune_malloc()  # before any worker thread exists
 
 
 if __name__ == "__main__":
