@@ -6,11 +6,7 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +17,7 @@ from lulcmap.chips import ChipPlan
 from lulcmap.config import DemoConfig
 from lulcmap.errors import ConfigError, OutputExistsError
 from lulcmap.io.env import gdal_env
-from lulcmap.io.writers import percent_largest_remainder, write_cog
+from lulcmap.io.writers import atomic_outputs, percent_largest_remainder, write_cog
 from lulcmap.legend import Legend
 from lulcmap.model.registry import resolve_card
 from lulcmap.pipeline import check_outputs_free, run_predict
@@ -43,25 +39,6 @@ def demo_config(out: Path) -> RunConfig:
     return load_run_config(shipped_dir("pipelines") / "demo.yaml", out=out)
 
 
-@contextmanager
-def _staged(folder: Path, *, overwrite: bool) -> Iterator[Path]:
-    """A staging folder beside ``folder`` that replaces it only when the block completes."""
-    if folder.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{folder} already exists; pass --overwrite to regenerate it or choose another folder"
-        )
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-tmp-", dir=folder.parent))
-    try:
-        yield staging
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def generate_inputs(
     inputs: Path, demo: DemoConfig, *, legend: Legend, chip_size: int, stride: int
 ) -> dict[str, Path]:
@@ -69,14 +46,15 @@ def generate_inputs(
     from lulcmap.testing import synthetic_world, write_world
 
     world = synthetic_world((demo.size, demo.size), seed=demo.seed)
-    with _staged(inputs, overwrite=True) as staging:
-        paths = write_world(world, staging)
+    with atomic_outputs(inputs.parent, [inputs.name], overwrite=True) as staging:
+        folder = staging / inputs.name
+        paths = write_world(world, folder)
         plan = ChipPlan(world.grid, chip_size=chip_size, stride=stride)
         n2 = world.fractions(plan)
         levels = {"N2": percent_largest_remainder(n2)}
         levels["N1"] = legend.aggregate(levels["N2"], axis=0)
         for level, percent in levels.items():
-            path = staging / f"truth_{level}.tif"
+            path = folder / f"truth_{level}.tif"
             write_cog(
                 percent,
                 path,
@@ -85,7 +63,7 @@ def generate_inputs(
                 tags={"level": level, "content": f"synthetic truth, seed {demo.seed}"},
             )
             paths[f"truth_{level}"] = path
-    return {k: inputs / p.relative_to(staging) for k, p in paths.items()}
+    return {k: inputs / p.relative_to(folder) for k, p in paths.items()}
 
 
 def world_origin(seed: int, size: int, pixel_size: float = 10.0) -> tuple[float, float]:
@@ -105,9 +83,10 @@ def write_training_world(cfg: WorldConfig) -> dict[str, Path]:
     world = synthetic_world(
         (cfg.size, cfg.size), seed=cfg.seed, origin=world_origin(cfg.seed, cfg.size)
     )
-    with _staged(Path(cfg.out), overwrite=cfg.overwrite) as staging:
-        paths = write_world(world, staging, reference=True)
-    return {k: Path(cfg.out) / p.relative_to(staging) for k, p in paths.items()}
+    out = Path(cfg.out)
+    with atomic_outputs(out.parent, [out.name], overwrite=cfg.overwrite) as staging:
+        paths = write_world(world, staging / out.name, reference=True)
+    return {k: out / p.relative_to(staging / out.name) for k, p in paths.items()}
 
 
 def _read(path: Path) -> np.ndarray:

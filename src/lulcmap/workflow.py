@@ -14,7 +14,7 @@ options as on the command line (the option names with ``_`` for ``-``, as in ``l
       - for: {seed: [1, 2]}                  # the step repeated, {seed} replaced in its strings
         world: {seed: "{seed}", out: "{out}/world-{seed}"}
 
-Steps: ``world`` (a synthetic world with its reference map, :class:`lulcmap.demo.WorldConfig`),
+Steps: ``world`` (a synthetic world with its reference map, :class:`WorldConfig`),
 ``prepare``, ``train``, ``evaluate``, ``predict``. Unknown keys are rejected. Relative paths are
 resolved against the config file's folder (then written relative to the current folder, so records
 stay short); ``--var`` values naming an existing file or folder are relative to the current folder.

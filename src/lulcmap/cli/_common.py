@@ -65,8 +65,6 @@ BOA_OFFSET = -0.1  # -1000 DN / 10000: the L2A offset of processing baseline >= 
 def reflectance_offset(boa_offset: bool, offset: float | None) -> float | None:
     """The offset that ``--boa-offset`` / ``--offset`` ask for (they exclude each other)."""
     if boa_offset and offset is not None:
-        from lulcmap.errors import ConfigError
-
         raise ConfigError("give either --boa-offset or --offset, not both")
     return BOA_OFFSET if boa_offset else offset
 

@@ -542,8 +542,8 @@ class Scene:
                     )
         else:
             refl = _stretch(dn, self.scale, self.offset, self.radiometry.reflectance_max)
-            refl[:, ~valid] = 0  # clears NaN before the cast
-            rgb = refl.astype(np.uint8)
+            refl[:, ~valid] = 0  # 0 marks invalid pixels; also clears NaN before the cast
+            return refl.astype(np.uint8)
         np.multiply(rgb, valid, out=rgb)  # 0 marks invalid pixels
         return rgb
 
