@@ -8,8 +8,8 @@ GDAL_OPTIONS: dict[str, object] = {
     # Never list sibling files of remote/large folders just to open one raster.
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     # Block cache for decoded tiles, in BYTES (rasterio passes an int to GDALSetCacheMax64; a bare
-    # 256 would be 256 bytes, no cache at all). It must hold one strip's blocks of every band:
-    # chip rows straddle block rows, and pixel-interleaved bands are read one at a time.
+    # 256 would be 256 bytes, no cache at all). For DEMs, climate grids, masks and reference maps;
+    # a scene is read with a cache sized to its block layout (lulcmap.io.scene.strip_cache_bytes).
     "GDAL_CACHEMAX": 128 * 2**20,
     # Decode multi-threaded where the driver can (COG/GTiff deflate, JP2OpenJPEG).
     "GDAL_NUM_THREADS": "ALL_CPUS",

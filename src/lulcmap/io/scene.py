@@ -352,6 +352,64 @@ def _scene_grid(ds: DatasetReader, name: str) -> Grid:
     return Grid.from_dataset(ds, name="scene")  # MissingCRSError when there is no CRS
 
 
+# -- GDAL block cache --------------------------------------------------------------------------
+STRIP_CACHE_MIN = 32 * 2**20
+"""Least GDAL block cache a scene is read with (bytes)."""
+STRIP_CACHE_MAX = 2**30
+"""Most GDAL block cache a scene is read with (bytes); a layout that needs more is warned about."""
+_DERIVED_DRIVERS = ("VRT", "SENTINEL2")
+"""Drivers whose bands are assembled from other files: those files' blocks are what is cached."""
+
+
+def _source_blocks(ds: DatasetReader) -> list[tuple[int, int]]:
+    """Block shapes ``(rows, cols)`` of the files behind a VRT/SENTINEL2 dataset (at most 16)."""
+    shapes = []
+    for name in ds.files[:16]:
+        try:
+            with _quiet_open(name) as src:
+                if src.driver not in _DERIVED_DRIVERS:
+                    shapes.extend(src.block_shapes)
+        except RasterioIOError:  # metadata files (MTD_TL.xml, ...) listed beside the images
+            continue
+    return shapes
+
+
+def strip_cache_bytes(ds: DatasetReader, bands: Sequence[int], rows: int) -> int:
+    """GDAL block cache (bytes) that holds every decoded block one strip of ``rows`` rows
+    touches, so that a block straddling two strips is decoded once.
+
+    Per band: ``ceil(width / block width) * block width * block height * bytes per pixel`` per
+    row of blocks, times the block rows a strip can touch (``ceil((rows - 1) / block height) +
+    1``). Pixel-interleaved files decode every band of a block at once, so all their bands count;
+    otherwise the chosen ``bands``. For VRT and Sentinel-2 products the blocks are those of the
+    files they are made of. Plus a quarter for masks and GDAL's bookkeeping, then kept between
+    :data:`STRIP_CACHE_MIN` and :data:`STRIP_CACHE_MAX`. A fixed 128 MB cache is too small for
+    a 10980 px wide GeoTIFF with 2048 px blocks (151 MB per row of blocks): every strip then
+    decodes its blocks again, 5x slower to read (``benchmarks/RESULTS.md``).
+    """
+    interleaved = ds.count > 1 and ds.interleaving is not None and ds.interleaving.name == "pixel"
+    counted = range(1, ds.count + 1) if interleaved else bands
+    blocks = _source_blocks(ds) if ds.driver in _DERIVED_DRIVERS else []
+    need = 0
+    for b in counted:
+        bh, bw = ds.block_shapes[b - 1]
+        if blocks:
+            bh, bw = max(h for h, _ in blocks), max(w for _, w in blocks)
+        bh, bw = min(bh, ds.height), min(bw, ds.width)
+        per_row = math.ceil(ds.width / bw) * bw * bh * np.dtype(ds.dtypes[b - 1]).itemsize
+        need += per_row * (math.ceil((rows - 1) / bh) + 1)
+    need = need * 5 // 4
+    if need > STRIP_CACHE_MAX:
+        logger.warning(
+            "scene %s: a strip of %d rows touches %d MB of decoded blocks, more than the %d MB "
+            "block cache lulcmap allows, so blocks will be decoded more than once; re-tile it "
+            "for speed, e.g. `gdal_translate -co TILED=YES -co BLOCKXSIZE=512 -co "
+            "BLOCKYSIZE=512 -co COMPRESS=DEFLATE IN OUT.tif`",
+            ds.name, rows, need // 2**20, STRIP_CACHE_MAX // 2**20,
+        )  # fmt: skip
+    return min(max(need, STRIP_CACHE_MIN), STRIP_CACHE_MAX)
+
+
 class _PerThread:
     """One open GDAL handle per thread: a rasterio dataset must not be read from two threads."""
 
@@ -449,6 +507,8 @@ class Scene:
         band_indexes: their 1-based band numbers.
         scale, offset: per band, reflectance = DN * scale + offset (offset in reflectance units);
             ``None`` for 8-bit scenes, which are used as they are.
+        cache_bytes: the GDAL block cache :meth:`read_strip` reads with
+            (:func:`strip_cache_bytes`).
         data: the chosen bands as a lazy, dask-backed ``(band, y, x)`` DataArray of raw values,
             ``chunk_rows`` rows per chunk.
     """
@@ -467,6 +527,7 @@ class Scene:
     offset: tuple[float, ...] | None
     mask: Path | None
     mask_values: tuple[int, ...] | None
+    cache_bytes: int
     data: xr.DataArray = field(repr=False)
     _reader: _PerThread = field(repr=False)
     _mask_reader: _PerThread | None = field(repr=False)
@@ -484,11 +545,12 @@ class Scene:
                 f"{self.grid.height} rows"
             )
         window = Window(0, row_off, self.grid.width, height)
-        with gdal_env():
+        with gdal_env(GDAL_CACHEMAX=self.cache_bytes):
             # The pixels come through rioxarray's dask array (chunks of whole chip rows), computed
             # in the calling thread (the engine already reads in a background thread of its own;
             # the scheduler is passed, not set globally, so concurrent callers do not race), with
-            # lulcmap's GDAL settings: the block cache keeps blocks that straddle two strips.
+            # lulcmap's GDAL settings and a block cache that keeps the blocks straddling two
+            # strips (:func:`strip_cache_bytes`).
             strip = self.data[:, row_off : row_off + height, :].data
             (dn,) = dask.compute(strip, scheduler="synchronous")
             ds = self._reader.get() if self.gdal_mask else None
@@ -573,6 +635,7 @@ class Scene:
             "transform": list(self.grid.transform)[:6],
             "mask": None if self.mask is None else str(self.mask),
             "mask_values": None if self.mask_values is None else list(self.mask_values),
+            "gdal_cache_mb": round(self.cache_bytes / 2**20, 1),
         }
 
     def close(self) -> None:
@@ -649,6 +712,7 @@ def open_scene(
             driver = ds.driver
             flags = ds.mask_flag_enums[bands[0] - 1]
             gdal_mask = MaskFlags.alpha in flags or MaskFlags.per_dataset in flags
+            cache_bytes = strip_cache_bytes(ds, bands, chunk_rows)
             full = _open_lazy(
                 gdal_path, chunk_rows, all_bands=set(bands) == set(range(1, ds.count + 1))
             )
@@ -678,6 +742,7 @@ def open_scene(
         offset=offsets,
         mask=mask,
         mask_values=None if mask_values is None else tuple(int(v) for v in mask_values),
+        cache_bytes=cache_bytes,
         data=data,
         _reader=_PerThread(lambda stack: stack.enter_context(_quiet_open(gdal_path))),
         _mask_reader=None if mask is None else _PerThread(_open_mask(mask, grid)),
@@ -685,4 +750,11 @@ def open_scene(
     )
 
 
-__all__ = ["SAFE_DEFAULT_BANDS", "Scene", "open_scene"]
+__all__ = [
+    "SAFE_DEFAULT_BANDS",
+    "STRIP_CACHE_MAX",
+    "STRIP_CACHE_MIN",
+    "Scene",
+    "open_scene",
+    "strip_cache_bytes",
+]
