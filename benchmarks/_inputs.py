@@ -135,3 +135,20 @@ def build_inputs(size: int = TILE) -> dict[str, Path]:
         )
     (out / "done").touch()
     return paths
+
+
+def build_relaid(size: int = TILE, block: int = 2048) -> Path:
+    """The tile's scene rewritten as a plain tiled GeoTIFF with ``block`` px blocks (deflate,
+    pixel-interleaved, same pixels): the layout of files written by other tools; cached."""
+    scene = build_inputs(size)["scene"]
+    path = scene.with_name(f"scene_blocks{block}.tif")
+    if not path.exists():
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            part = Path(tmp) / path.name
+            with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+                rio_copy(
+                    scene, part, driver="GTiff", tiled=True, blockxsize=block, blockysize=block,
+                    compress="DEFLATE", predictor=2, num_threads="ALL_CPUS", bigtiff="IF_SAFER",
+                )  # fmt: skip
+            part.replace(path)
+    return path

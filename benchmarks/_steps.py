@@ -8,6 +8,7 @@ start and imports; the parent adds the process's peak RSS (``os.wait4``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -62,14 +63,18 @@ def _sync(device: str) -> None:
 
 
 def _scene(a: Args) -> tuple[Scene, ChipPlan, dict[str, Path]]:
+    """The tile's scene (``a["scene"]``, if given, instead), opened as ``predict`` opens it;
+    ``a["cache_mb"]``, if given, replaces the GDAL block cache it is read with."""
     paths = build_inputs(a["size"])
     card = resolve_card(a["model"])
     scene = open_scene(
-        paths["scene"],
+        a.get("scene", paths["scene"]),
         rgb_bands=RGB_BANDS,
         radiometry=card.input.radiometry,
         chunk_rows=min(a["stride"], card.input.chip_size),
     )
+    if a.get("cache_mb"):
+        scene = dataclasses.replace(scene, cache_bytes=int(a["cache_mb"] * 2**20))
     return scene, ChipPlan(scene.grid, chip_size=card.input.chip_size, stride=a["stride"]), paths
 
 
@@ -102,7 +107,7 @@ def step_read(a: Args) -> dict[str, object]:
         scene, plan, _ = _scene(a)
         for _ in iter_strips(scene, plan):
             pass
-    return _result(clock, plan.n_cells, plan.n_cells)
+    return _result(clock, plan.n_cells, plan.n_cells, cache_mb=scene.cache_bytes / 2**20)
 
 
 # -- 2. model-only -----------------------------------------------------------------------------
