@@ -382,6 +382,15 @@ def test_strip_cache_holds_every_block_of_a_strip_of_every_decoded_band(
         )
 
 
+def test_strip_cache_counts_no_more_block_rows_than_the_file_has(
+    tmp_path: Path, no_floor: None
+) -> None:
+    # 64 rows in one row of 64 px blocks: a 224-row strip touches that one row of blocks only
+    path = write_tiled(tmp_path / "one.tif", 3, block=64, width=300, height=64)
+    with rasterio.open(path) as ds:
+        assert strip_cache_bytes(ds, (1, 2, 3), 224) == 3 * 5 * 64 * 64 * 2 * 5 // 4
+
+
 def test_strip_cache_of_band_interleaved_counts_the_chosen_bands(
     tmp_path: Path, no_floor: None
 ) -> None:
@@ -418,7 +427,7 @@ def test_strip_cache_of_a_safe_uses_its_jp2_blocks(safe: Path, no_floor: None) -
     (jp2,) = safe.rglob("*_B04_10m.jp2")
     with rasterio.open(jp2) as src:
         bh, bw = src.block_shapes[0]
-    block_rows = math.ceil((224 - 1) / bh) + 1
+    block_rows = min(math.ceil((224 - 1) / bh) + 1, math.ceil(SAFE_SIZE / bh))
     per_band = block_rows * math.ceil(SAFE_SIZE / bw) * bw * bh * 2
     assert scene.cache_bytes == 3 * per_band * 5 // 4
 

@@ -380,12 +380,14 @@ def strip_cache_bytes(ds: DatasetReader, bands: Sequence[int], rows: int) -> int
 
     Per band: ``ceil(width / block width) * block width * block height * bytes per pixel`` per
     row of blocks, times the block rows a strip can touch (``ceil((rows - 1) / block height) +
-    1``). Pixel-interleaved files decode every band of a block at once, so all their bands count;
-    otherwise the chosen ``bands``. For VRT and Sentinel-2 products the blocks are those of the
-    files they are made of. Plus a quarter for masks and GDAL's bookkeeping, then kept between
-    :data:`STRIP_CACHE_MIN` and :data:`STRIP_CACHE_MAX`. A fixed 128 MB cache is too small for
-    a 10980 px wide GeoTIFF with 2048 px blocks (151 MB per row of blocks): every strip then
-    decodes its blocks again, 5x slower to read (``benchmarks/RESULTS.md``).
+    1``, at most the file's). Pixel-interleaved files decode every band of a block at once, so
+    all their bands count; otherwise the chosen ``bands``. For VRT and Sentinel-2 products the
+    blocks are those of the files they are made of. Plus a quarter for masks and GDAL's
+    bookkeeping, then kept between :data:`STRIP_CACHE_MIN` and :data:`STRIP_CACHE_MAX`.
+
+    A fixed 128 MB cache was too small for a 10980 px wide GeoTIFF with 2048 px blocks (151 MB
+    per row of blocks): every strip decoded its blocks again, 4x slower to read
+    (``benchmarks/bench_cache.py``).
     """
     interleaved = ds.count > 1 and ds.interleaving is not None and ds.interleaving.name == "pixel"
     counted = range(1, ds.count + 1) if interleaved else bands
@@ -397,7 +399,7 @@ def strip_cache_bytes(ds: DatasetReader, bands: Sequence[int], rows: int) -> int
             bh, bw = max(h for h, _ in blocks), max(w for _, w in blocks)
         bh, bw = min(bh, ds.height), min(bw, ds.width)
         per_row = math.ceil(ds.width / bw) * bw * bh * np.dtype(ds.dtypes[b - 1]).itemsize
-        need += per_row * (math.ceil((rows - 1) / bh) + 1)
+        need += per_row * min(math.ceil((rows - 1) / bh) + 1, math.ceil(ds.height / bh))
     need = need * 5 // 4
     if need > STRIP_CACHE_MAX:
         logger.warning(
