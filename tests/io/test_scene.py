@@ -65,7 +65,9 @@ def write_tif(
     transform: Affine | None = None,
     nodata: float | None = None,
     descriptions: tuple[str, ...] | None = None,
+    **creation: object,
 ) -> Path:
+    """``bands`` as a GeoTIFF; ``creation``: GDAL creation options (tiling, interleave)."""
     count, h, w = bands.shape
     profile = {
         "driver": "GTiff",
@@ -76,6 +78,7 @@ def write_tif(
         "crs": crs,
         "transform": transform or north_up(*ORIGIN, 10, 10),
         "nodata": nodata,
+        **creation,
     }
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(bands)
@@ -347,14 +350,10 @@ def test_describe_and_grid(reflectance_tif: Path) -> None:
 def write_tiled(
     path: Path, count: int, *, block: int, width: int, height: int, interleave: str = "pixel"
 ) -> Path:
-    profile = {
-        "driver": "GTiff", "width": width, "height": height, "count": count, "dtype": "uint16",
-        "crs": "EPSG:32630", "transform": north_up(*ORIGIN, 10, 10), "tiled": True,
-        "blockxsize": block, "blockysize": block, "interleave": interleave,
-    }  # fmt: skip
-    with rasterio.open(path, "w", **profile) as ds:
-        ds.write(np.ones((count, height, width), np.uint16))
-    return path
+    bands = np.ones((count, height, width), np.uint16)
+    return write_tif(
+        path, bands, tiled=True, blockxsize=block, blockysize=block, interleave=interleave
+    )
 
 
 def strip_blocks_bytes(width: int, block: int, rows: int) -> int:

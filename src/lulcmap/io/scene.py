@@ -33,7 +33,7 @@ import numpy as np
 import rasterio
 import rioxarray
 import xarray as xr
-from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.enums import ColorInterp, Interleaving, MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
@@ -389,14 +389,12 @@ def strip_cache_bytes(ds: DatasetReader, bands: Sequence[int], rows: int) -> int
     per row of blocks): every strip decoded its blocks again, 4x slower to read
     (``benchmarks/bench_cache.py``).
     """
-    interleaved = ds.count > 1 and ds.interleaving is not None and ds.interleaving.name == "pixel"
-    counted = range(1, ds.count + 1) if interleaved else bands
-    blocks = _source_blocks(ds) if ds.driver in _DERIVED_DRIVERS else []
+    counted = range(1, ds.count + 1) if ds.interleaving == Interleaving.pixel else bands
+    sources = _source_blocks(ds) if ds.driver in _DERIVED_DRIVERS else []
+    largest = (max(h for h, _ in sources), max(w for _, w in sources)) if sources else None
     need = 0
     for b in counted:
-        bh, bw = ds.block_shapes[b - 1]
-        if blocks:
-            bh, bw = max(h for h, _ in blocks), max(w for _, w in blocks)
+        bh, bw = largest or ds.block_shapes[b - 1]
         bh, bw = min(bh, ds.height), min(bw, ds.width)
         per_row = math.ceil(ds.width / bw) * bw * bh * np.dtype(ds.dtypes[b - 1]).itemsize
         need += per_row * min(math.ceil((rows - 1) / bh) + 1, math.ceil(ds.height / bh))
