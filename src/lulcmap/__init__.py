@@ -11,14 +11,52 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from lulcmap.chips import ChipPlan
-from lulcmap.errors import LulcmapError
-from lulcmap.grid import Grid
-from lulcmap.io.writers import write_cogs, write_outputs, write_table, write_zarr
-from lulcmap.legend import Legend, load_legend
-from lulcmap.model.card import ModelCard, read_card
-from lulcmap.model.registry import list_models, load_model
-from lulcmap.pipeline import predict, run_predict
+from typing import TYPE_CHECKING, Any
+
+# The public names are imported on first use (PEP 562), so that ``import lulcmap`` and the
+# command line's ``--help`` and input errors do not wait ~2 s for torch, dask and GDAL.
+_LAZY = {
+    "ChipPlan": "lulcmap.chips",
+    "Grid": "lulcmap.grid",
+    "Legend": "lulcmap.legend",
+    "LulcmapError": "lulcmap.errors",
+    "ModelCard": "lulcmap.model.card",
+    "list_models": "lulcmap.model.registry",
+    "load_legend": "lulcmap.legend",
+    "load_model": "lulcmap.model.registry",
+    "predict": "lulcmap.pipeline",
+    "read_card": "lulcmap.model.card",
+    "run_predict": "lulcmap.pipeline",
+    "write_cogs": "lulcmap.io.writers",
+    "write_outputs": "lulcmap.io.writers",
+    "write_table": "lulcmap.io.writers",
+    "write_zarr": "lulcmap.io.writers",
+}
+
+if TYPE_CHECKING:
+    from lulcmap.chips import ChipPlan
+    from lulcmap.errors import LulcmapError
+    from lulcmap.grid import Grid
+    from lulcmap.io.writers import write_cogs, write_outputs, write_table, write_zarr
+    from lulcmap.legend import Legend, load_legend
+    from lulcmap.model.card import ModelCard, read_card
+    from lulcmap.model.registry import list_models, load_model
+    from lulcmap.pipeline import predict, run_predict
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups do not come back here
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "ChipPlan",

@@ -24,10 +24,8 @@ fraction counts only real scene pixels. Invalid pixels inside an accepted chip a
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import platform
 import queue
 import threading
 from collections import deque
@@ -42,6 +40,7 @@ import torch
 
 from lulcmap.chips import ChipPlan
 from lulcmap.grid import Grid
+from lulcmap.process import tune_malloc  # re-exported: its home before lulcmap.process
 
 log = logging.getLogger(__name__)
 
@@ -351,33 +350,6 @@ def _store_when_done(
 ) -> None:
     done.synchronize()
     _store(out, batch, host)
-
-
-def tune_malloc() -> bool:
-    """Let glibc keep and reuse freed memory in this process (the CLI's own): one malloc arena,
-    blocks under 32 MB from the heap, and the heap's top trimmed only past 2 GB.
-
-    By default the model's activations (tens of MB per batch, allocated by the worker threads)
-    are given back to the kernel and faulted in again and again. ``lulcmap predict`` on a full
-    Sentinel-2 tile: 2.3 GB of page faults without these settings, 0.6 GB with them (blocks over
-    32 MB are still mapped per call), system CPU time 3 s -> 1.1 s, ~10 % less wall time
-    (benchmarks/RESULTS.md). All three are needed: a trim threshold alone fixes the mmap
-    threshold at 128 kB and makes it far worse. The library leaves the allocator alone; this is
-    for processes lulcmap owns (the ``lulcmap`` command calls it first); a program of yours may
-    call it before it starts threads. Returns False where the C library is not glibc.
-    """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
-    return all(
-        libc.mallopt(option, value) == 1
-        for option, value in (
-            (m_arena_max, 1),
-            (m_mmap_threshold, 32 * 2**20),
-            (m_trim_threshold, 2**31 - 1),
-        )
-    )
 
 
 def run_inference(

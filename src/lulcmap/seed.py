@@ -54,11 +54,10 @@ from lulcmap.legend import Legend
 from lulcmap.model.card import ModelCard
 from lulcmap.model.registry import load_model, resolve_card
 from lulcmap.pipeline import CardedModel, resolve_device
+from lulcmap.seed_layout import ANCILLARY_CSV, IMAGES_FOLDER
 
 log = logging.getLogger(__name__)
 
-IMAGES_FOLDER = "RGB satellite images folder"
-ANCILLARY_CSV = "Environmental ancillary data CSV file.csv"
 SEED_COLUMNS = (*CLIMATE_VARIABLES, *DEM_VARIABLES)
 """The original CSV's ancillary columns, in its order (after ``filename``)."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")

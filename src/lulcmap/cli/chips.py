@@ -21,16 +21,8 @@ from lulcmap.cli._common import (
 )
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import CLIMATE_VARIABLES, find_climate, parse_climate_var
-from lulcmap.seed import (
-    ANCILLARY_CSV,
-    IMAGES_FOLDER,
-    SEED_COLUMNS,
-    check_outputs_free,
-    chip_ancillary,
-    read_chip_centres,
-    run_chips,
-    write_table_csv,
-)
+from lulcmap.process import importing
+from lulcmap.seed_layout import ANCILLARY_CSV, IMAGES_FOLDER
 
 console = Console(stderr=True)
 
@@ -75,6 +67,8 @@ def chips(
     setup_logging(quiet, verbose)
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    with importing():
+        from lulcmap.seed import run_chips
     start = time.perf_counter()
     with progress_bar(quiet, "chips") as update:
         paths = run_chips(
@@ -137,6 +131,14 @@ def ancillary(
     temp_min) are written; --climate needs all five.
     """
     setup_logging(quiet, verbose)
+    with importing():
+        from lulcmap.seed import (
+            SEED_COLUMNS,
+            check_outputs_free,
+            chip_ancillary,
+            read_chip_centres,
+            write_table_csv,
+        )
     overrides = dict(parse_climate_var(v) for v in climate_var)
     needed = list(CLIMATE_VARIABLES) if climate is not None else list(overrides)
     grids = find_climate(climate, needed, overrides=overrides) if needed else {}

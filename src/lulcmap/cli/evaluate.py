@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from lulcmap.cli._common import BatchSize, Device, Quiet, progress_bar, setup_logging, user_errors
-from lulcmap.evaluation.metrics import LevelMetrics
-from lulcmap.evaluation.runner import EvaluationResult, run_evaluate
-from lulcmap.evaluation.selection import parse_blocks
+from lulcmap.process import importing
+
+if TYPE_CHECKING:
+    from lulcmap.evaluation.metrics import LevelMetrics
+    from lulcmap.evaluation.runner import EvaluationResult
 
 console = Console(stderr=True)
 
@@ -68,6 +71,9 @@ def evaluate(
     """Score a model on a chip dataset: per-class and mean MAE, RMSE, RRMSE, CC and F1 beside the
     training-mean baseline; report.md, metrics.json and density scatter plots."""
     setup_logging(quiet)
+    with importing():
+        from lulcmap.evaluation.runner import run_evaluate
+        from lulcmap.evaluation.selection import parse_blocks
     start = time.perf_counter()
     with progress_bar(quiet, "evaluate") as update:
         result, paths = run_evaluate(

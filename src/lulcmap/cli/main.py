@@ -1,4 +1,8 @@
-"""The ``lulcmap`` command: one typer app, one module per command group."""
+"""The ``lulcmap`` command: one typer app, one module per command group.
+
+The command modules import their heavy modules (torch, GDAL, dask, ...) inside the command
+(:func:`lulcmap.process.importing`), so ``--help`` and a command's option errors come at once.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import typer
 
 from lulcmap import __version__
 from lulcmap.cli import chips, demo, evaluate, models, predict, prepare, run, train
-from lulcmap.inference import tune_malloc
+from lulcmap.process import tune_malloc
 
 app = typer.Typer(
     name="lulcmap",

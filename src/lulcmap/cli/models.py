@@ -7,14 +7,17 @@ themselves) are listed too, marked "weights not installed".
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lulcmap.cli._common import user_errors
-from lulcmap.model.card import ModelCard
-from lulcmap.model.registry import list_models
+from lulcmap.process import importing
+
+if TYPE_CHECKING:
+    from lulcmap.model.card import ModelCard
 
 
 def summary(card: ModelCard) -> dict[str, object]:
@@ -51,6 +54,8 @@ def models(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list for scripts."),
 ) -> None:
     """List the shipped models: id, legend and levels, pixel size, radiometry, ancillary."""
+    with importing():
+        from lulcmap.model.registry import list_models
     rows = [summary(c) for c in list_models()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

@@ -22,7 +22,7 @@ from lulcmap.cli._common import (
 from lulcmap.config import PredictConfig, validate
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import parse_climate_var
-from lulcmap.pipeline import run_predict
+from lulcmap.process import importing
 
 console = Console(stderr=True)
 
@@ -120,6 +120,8 @@ def predict(
         "overwrite": overwrite,
     }
     cfg = validate(PredictConfig, data, source="lulcmap predict")
+    with importing():
+        from lulcmap.pipeline import run_predict
     start = time.perf_counter()
     with progress_bar(quiet, "predict") as update:
         paths = run_predict(cfg, on_progress=update)

@@ -21,7 +21,7 @@ from lulcmap.cli._common import (
 from lulcmap.config import validate
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import parse_climate_var
-from lulcmap.training.prepare import PrepareConfig, prepare_dataset
+from lulcmap.process import importing
 
 console = Console(stderr=True)
 
@@ -126,6 +126,8 @@ def prepare(
         "min_valid_fraction": min_valid,
         "overwrite": overwrite,
     }
+    with importing():
+        from lulcmap.training.prepare import PrepareConfig, prepare_dataset
     cfg = validate(PrepareConfig, data, source="lulcmap prepare")
     start = time.perf_counter()
     with progress_bar(quiet, "prepare") as update:

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from lulcmap.cli import evaluate, predict, prepare, train
 from lulcmap.cli._common import Quiet, name_values, progress_bar, setup_logging, user_errors
-from lulcmap.workflow import RunConfig, Step, check_outputs, load_run_config, run_step
+from lulcmap.process import importing
+
+if TYPE_CHECKING:
+    from lulcmap.workflow import RunConfig, Step
 
 console = Console(stderr=True)
 
 
 def _step(step: Step, quiet: bool) -> None:
+    from lulcmap.workflow import run_step
+
     start = time.perf_counter()
     cfg: Any = step.config
     if step.kind == "train":
@@ -43,6 +48,8 @@ def _step(step: Step, quiet: bool) -> None:
 
 def run_steps(cfg: RunConfig, *, quiet: bool = False) -> None:
     """Every step in order, after checking that none would replace existing outputs."""
+    from lulcmap.workflow import check_outputs
+
     check_outputs(cfg)
     for i, step in enumerate(cfg.steps, 1):
         if not quiet:
@@ -64,9 +71,10 @@ def run(
 ) -> None:
     """Run a declarative pipeline: the demo, or steps of world/prepare/train/evaluate/predict
     with the same options as the commands (unknown keys are rejected)."""
-    from lulcmap.demo import run_config
-
     setup_logging(quiet)
+    with importing():
+        from lulcmap.demo import run_config
+        from lulcmap.workflow import load_run_config
     cfg = load_run_config(config, out=out, variables=name_values(var, "--var", "data=/data/zion"))
     if overwrite:
         cfg = cfg.with_overwrite()

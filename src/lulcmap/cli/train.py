@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import typer
 from rich.console import Console
@@ -15,13 +16,16 @@ from lulcmap.cli._common import Device, Quiet, err_console, name_values, setup_l
 from lulcmap.cli.evaluate import print_metrics
 from lulcmap.config import validate
 from lulcmap.errors import ConfigError
-from lulcmap.evaluation.selection import parse_blocks
-from lulcmap.training.loop import EpochRecord
-from lulcmap.training.outputs import run_train
-from lulcmap.training.train import TrainOptions, TrainResult
+from lulcmap.process import importing
+
+if TYPE_CHECKING:
+    from lulcmap.training.loop import EpochRecord
+    from lulcmap.training.train import TrainResult
 
 console = Console(stderr=True)
-Callbacks = tuple[Callable[[int, int], None] | None, Callable[[EpochRecord], None] | None]
+OnStep: TypeAlias = Callable[[int, int], None]
+OnEpoch: TypeAlias = "Callable[[EpochRecord], None]"
+Callbacks: TypeAlias = "tuple[OnStep | None, OnEpoch | None]"
 
 
 def _names(text: str, option: str) -> tuple[str, ...]:
@@ -141,6 +145,10 @@ def train(
     """Train a model on a chip dataset's training blocks, pick the best epoch on validation
     blocks, score it on held-out blocks, and write its card, weights, log and loss curve."""
     setup_logging(quiet, verbose)
+    with importing():
+        from lulcmap.evaluation.selection import parse_blocks
+        from lulcmap.training.outputs import run_train
+        from lulcmap.training.train import TrainOptions
     choice = ancillary.strip().lower()
     values = {
         "id": model_id,

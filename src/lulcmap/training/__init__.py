@@ -17,13 +17,15 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
-
-from lulcmap.training.dataset import DATASET_VERSION, block_indices
-from lulcmap.training.prepare import PrepareConfig, prepare_dataset
-from lulcmap.training.resample import resample_scene, resampled_scene_path
+from typing import TYPE_CHECKING, Any
 
 _LAZY = {
+    "DATASET_VERSION": "dataset",
+    "block_indices": "dataset",
+    "PrepareConfig": "prepare",
+    "prepare_dataset": "prepare",
+    "resample_scene": "resample",
+    "resampled_scene_path": "resample",
     "BlockSplit": "split",
     "split_chips": "split",
     "TrainOptions": "train",
@@ -32,8 +34,17 @@ _LAZY = {
     "run_train": "outputs",
     "save_model": "outputs",
 }
-"""Imported on first use: training needs lulcmap.evaluation, which needs lulcmap.pipeline, which
-reads scenes through this package's resample module."""
+"""Imported on first use: ``lulcmap predict`` reads scenes through the resample module and should
+not pay for the rest (Zarr datasets, geometry, the training loop); and training needs
+lulcmap.evaluation, which needs lulcmap.pipeline, which imports the resample module."""
+
+if TYPE_CHECKING:
+    from lulcmap.training.dataset import DATASET_VERSION, block_indices
+    from lulcmap.training.outputs import run_train, save_model
+    from lulcmap.training.prepare import PrepareConfig, prepare_dataset
+    from lulcmap.training.resample import resample_scene, resampled_scene_path
+    from lulcmap.training.split import BlockSplit, split_chips
+    from lulcmap.training.train import TrainOptions, TrainResult, train_model
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,70 @@
+"""Settings of the processes lulcmap owns: the collector around heavy imports, lazy imports."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lulcmap.process import importing
+
+
+def _run(code: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_importing_pauses_collection_then_freezes_and_restores() -> None:
+    before = gc.get_threshold()
+    try:
+        with importing():
+            # paused by threshold, not gc.disable(): a library saving gc.isenabled() now sees True
+            assert gc.isenabled()
+            assert gc.get_threshold()[0] == 0
+            made = [[i] for i in range(5000)]
+            assert gc.get_count()[0] >= 5000  # no collection ran
+        assert gc.get_threshold() == before
+        assert gc.get_freeze_count() >= len(made)
+        assert not any(obj is made[0] for obj in gc.get_objects())  # frozen: never walked again
+    finally:
+        gc.unfreeze()
+
+
+def test_importing_restores_thresholds_when_the_block_fails() -> None:
+    before = gc.get_threshold()
+    try:
+        with pytest.raises(ImportError), importing():
+            import lulcmap_no_such_module  # type: ignore[import-not-found]  # noqa: F401
+        assert gc.get_threshold() == before
+    finally:
+        gc.unfreeze()
+
+
+def test_import_lulcmap_is_light_and_its_names_resolve(tmp_path: Path) -> None:
+    code = (
+        "import sys, lulcmap\n"
+        "light = 'torch' not in sys.modules and 'rasterio' not in sys.modules\n"
+        "print(light, lulcmap.predict.__module__, 'write_outputs' in dir(lulcmap))"
+    )
+    assert _run(code, tmp_path) == "True lulcmap.pipeline True"
+
+
+def test_help_and_option_errors_come_before_the_heavy_imports(tmp_path: Path) -> None:
+    """--help and an option error: no torch, GDAL or dask imported, exit codes 0 and 2."""
+    code = (
+        "import sys\n"
+        "from lulcmap.cli.main import app\n"
+        "for args in (['predict', '--help'], ['predict', 's.tif', '-o', 'o', '--stride', '0']):\n"
+        "    try:\n"
+        "        app(args)\n"
+        "    except SystemExit as exit:\n"
+        "        print(exit.code, end=' ')\n"
+        "print(*(m in sys.modules for m in ('torch', 'rasterio', 'dask')))"
+    )
+    assert _run(code, tmp_path).splitlines()[-1].endswith("0 2 False False False")
+    assert not (tmp_path / "o").exists()
