@@ -77,9 +77,9 @@ def wait_quiet(threshold: float = 0.95, timeout: float = 600) -> float:
     return idle
 
 
-def run_child(cmd: list[str]) -> dict[str, Any]:
+def run_child(cmd: list[str], exit_code: int = 0) -> dict[str, Any]:
     """Run ``cmd`` once: its stdout, wall time, peak RSS (``os.wait4`` on it alone) and the share
-    of the CPUs other processes used meanwhile."""
+    of the CPUs other processes used meanwhile; it must exit with ``exit_code``."""
     with tempfile.TemporaryFile("w+") as err:
         busy, start = _busy_seconds(), time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
@@ -90,7 +90,7 @@ def run_child(cmd: list[str]) -> dict[str, Any]:
         others = _busy_seconds() - busy - usage.ru_utime - usage.ru_stime
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         proc.stdout.close()
-        if proc.returncode:
+        if proc.returncode != exit_code:
             err.seek(0)
             raise RuntimeError(f"{' '.join(cmd[:5])} failed:\n{err.read()[-3000:]}")
     return {
@@ -102,11 +102,11 @@ def run_child(cmd: list[str]) -> dict[str, Any]:
     }
 
 
-def quiet_run(cmd: list[str]) -> dict[str, Any]:
+def quiet_run(cmd: list[str], exit_code: int = 0) -> dict[str, Any]:
     """``run_child`` after waiting for idle CPUs, repeated while other processes interfered."""
     for attempt in range(1, ATTEMPTS + 1):
         wait_quiet()
-        run = run_child(cmd)
+        run = run_child(cmd, exit_code)
         run["attempts"] = attempt
         if run["foreign_cpu"] <= FOREIGN_MAX:
             break
