@@ -19,20 +19,37 @@ def _run(code: str, cwd: Path) -> str:
     return done.stdout.strip()
 
 
-def test_importing_pauses_collection_then_freezes_and_restores() -> None:
+def test_importing_pauses_collection_then_freezes_and_restores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lulcmap_test_heavy.py").write_text("MADE = [[i] for i in range(5000)]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     before = gc.get_threshold()
     try:
         with importing():
             # paused by threshold, not gc.disable(): a library saving gc.isenabled() now sees True
             assert gc.isenabled()
             assert gc.get_threshold()[0] == 0
-            made = [[i] for i in range(5000)]
-            assert gc.get_count()[0] >= 5000  # no collection ran
+            import lulcmap_test_heavy
+
+            assert gc.get_count()[0] >= len(lulcmap_test_heavy.MADE)  # no collection ran
         assert gc.get_threshold() == before
-        assert gc.get_freeze_count() >= len(made)
-        assert not any(obj is made[0] for obj in gc.get_objects())  # frozen: never walked again
+        assert gc.get_freeze_count() >= len(lulcmap_test_heavy.MADE)
+        made = lulcmap_test_heavy.MADE[0]
+        assert not any(obj is made for obj in gc.get_objects())  # frozen: never walked again
     finally:
         gc.unfreeze()
+        sys.modules.pop("lulcmap_test_heavy", None)
+
+
+def test_importing_freezes_nothing_when_nothing_new_is_imported() -> None:
+    gc.unfreeze()
+    with importing():
+        import json  # noqa: F401  (already imported)
+
+        made = [[i] for i in range(100)]
+    assert gc.get_freeze_count() == 0
+    assert any(obj is made[0] for obj in gc.get_objects())
 
 
 def test_importing_restores_thresholds_when_the_block_fails() -> None:

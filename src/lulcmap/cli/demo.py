@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from lulcmap.cli._common import Quiet, setup_logging, user_errors
+from lulcmap.process import importing
 
 
 @user_errors
@@ -16,7 +17,7 @@ def demo(
     quiet: Quiet = False,
 ) -> None:
     """Generate a synthetic area with known truth, map it, and print the MAE per level."""
-    from lulcmap.demo import run_demo
-
     setup_logging(quiet)
+    with importing():
+        from lulcmap.demo import run_demo
     run_demo(out, overwrite=overwrite, quiet=quiet)
