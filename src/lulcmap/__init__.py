@@ -11,10 +11,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 # The public names are imported on first use (PEP 562), so that ``import lulcmap`` and the
-# command line's ``--help`` and input errors do not wait ~2 s for torch, dask and GDAL.
+# command line's ``--help`` and option errors do not wait ~2 s for torch, dask and GDAL.
 _LAZY = {
     "ChipPlan": "lulcmap.chips",
     "Grid": "lulcmap.grid",
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later lookups do not come back here
         return value

@@ -112,7 +112,7 @@ def run_config(cfg: RunConfig, *, quiet: bool = False) -> DemoReport:
     if pred is None:
         raise ConfigError(
             "run_config runs the demo form (`demo:` + `predict:`); steps run with "
-            "lulcmap.workflow.run_steps"
+            "`lulcmap run` (lulcmap.cli.run.run_steps)"
         )
     stem = pred.output_stem
     check_outputs_free(pred.out, stem, pred.overwrite)
