@@ -25,14 +25,22 @@ def test_importing_pauses_collection_then_freezes_and_restores(
     (tmp_path / "lulcmap_test_heavy.py").write_text("MADE = [[i] for i in range(5000)]\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     before = gc.get_threshold()
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
     try:
         with importing():
             # paused by threshold, not gc.disable(): a library saving gc.isenabled() now sees True
             assert gc.isenabled()
             assert gc.get_threshold()[0] == 0
+            gc.callbacks.append(seen)
             import lulcmap_test_heavy
 
-            assert gc.get_count()[0] >= len(lulcmap_test_heavy.MADE)  # no collection ran
+            gc.callbacks.remove(seen)
+        assert collections == []  # 5000 new containers and not one collection
         assert gc.get_threshold() == before
         assert gc.get_freeze_count() >= len(lulcmap_test_heavy.MADE)
         made = lulcmap_test_heavy.MADE[0]
@@ -84,4 +92,34 @@ def test_help_and_option_errors_come_before_the_heavy_imports(tmp_path: Path) ->
         "print(*(m in sys.modules for m in ('torch', 'rasterio', 'dask')))"
     )
     assert _run(code, tmp_path).splitlines()[-1].endswith("0 2 False False False")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.tif"], "scene missing.tif does not exist"),
+        (["s.tif", "--dem", "nodem.tif"], "DEM nodem.tif does not exist"),
+        (["s.tif", "--climate", "noclim"], "climate folder noclim does not exist"),
+        (["s.tif", "--climate-var", "tmean=no.tif"], "climate grid temp_ave no.tif does not exist"),
+        (["s.tif", "--mask", "scl.tif"], "mask scl.tif does not exist"),
+    ],
+)
+def test_missing_inputs_are_reported_before_the_heavy_imports(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "s.tif").write_text("")  # exists: the other path is the missing one
+    code = (
+        "import sys\n"
+        "from lulcmap.cli.main import app\n"
+        "try:\n"
+        f"    app(['predict', *{args!r}, '-o', 'o'])\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, 'torch' in sys.modules, 'rasterio' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["2", "False", "False"]
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()

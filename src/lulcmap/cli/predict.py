@@ -21,7 +21,8 @@ from lulcmap.cli._common import (
 )
 from lulcmap.config import PredictConfig, validate
 from lulcmap.errors import ConfigError
-from lulcmap.io.climate import parse_climate_var
+from lulcmap.io.climate import check_climate_paths, parse_climate_var
+from lulcmap.io.paths import require_local
 from lulcmap.process import importing
 
 console = Console(stderr=True)
@@ -36,6 +37,15 @@ def _mask_values(text: str | None) -> tuple[int, ...] | None:
         raise ConfigError(
             f"--mask-values must be comma-separated integers such as 3,8,9,10, got {text!r}"
         ) from None
+
+
+def check_paths(cfg: PredictConfig) -> None:
+    """Missing inputs, reported before the model and the readers are imported (~2 s)."""
+    require_local(cfg.scene, "scene")
+    for path, what in ((cfg.dem, "DEM"), (cfg.mask, "mask")):
+        if path is not None:
+            require_local(path, what)
+    check_climate_paths(cfg.climate, cfg.climate_vars)
 
 
 def report(paths: dict[str, Path], seconds: float, quiet: bool) -> None:
@@ -120,6 +130,7 @@ def predict(
         "overwrite": overwrite,
     }
     cfg = validate(PredictConfig, data, source="lulcmap predict")
+    check_paths(cfg)
     with importing():
         from lulcmap.pipeline import run_predict
     start = time.perf_counter()

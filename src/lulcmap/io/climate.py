@@ -104,6 +104,14 @@ def _given(overrides: Mapping[str, Path]) -> dict[str, Path]:
     return given
 
 
+def check_climate_paths(folder: Path | None, overrides: Mapping[str, Path]) -> None:
+    """The checks of :func:`find_climate` that need no model: the folder is a folder and every
+    override path exists (the command line runs them before it loads the model)."""
+    _given(overrides)
+    if folder is not None:
+        _rasters_in(Path(folder))
+
+
 def find_climate(
     folder: Path | None,
     needed: Sequence[str],
@@ -145,6 +153,7 @@ __all__ = [
     "RASTER_EXTENSIONS",
     "SYNONYMS",
     "canonical_name",
+    "check_climate_paths",
     "find_climate",
     "parse_climate_var",
 ]

@@ -24,21 +24,17 @@ from rasterio.windows import Window
 from lulcmap.errors import (
     CoverageError,
     InputDataError,
-    InputNotFoundError,
     MissingCRSError,
     NotARasterError,
 )
 from lulcmap.grid import Bounds
 from lulcmap.io.env import gdal_env
+from lulcmap.io.paths import is_gdal_name, require_local
 
 GDAL_FORMATS = (
     "GeoTIFF/COG (.tif), VRT (.vrt), NetCDF (.nc), ERDAS Imagine (.img), ASCII grid (.asc) "
     "or any other raster format GDAL reads"
 )
-
-
-def _is_remote(path: str) -> bool:
-    return path.startswith("/vsi") or "://" in path
 
 
 @contextmanager
@@ -55,9 +51,8 @@ def open_raster(
         NotARasterError: GDAL cannot open it as a raster.
         MissingCRSError: the raster has no coordinate reference system.
     """
-    name = os.fspath(path)
-    if not _is_remote(name) and not os.path.exists(name):
-        raise InputNotFoundError(f"{what} {name} does not exist; check the path")
+    name = os.fspath(path) if is_gdal_name(path) else os.path.expanduser(path)
+    require_local(name, what)
     with gdal_env(**({} if threads is None else {"GDAL_NUM_THREADS": str(threads)})):
         try:
             ds = rasterio.open(name)

@@ -44,11 +44,11 @@ from lulcmap.errors import (
     ConfigError,
     CoverageError,
     InputDataError,
-    InputNotFoundError,
     NotARasterError,
 )
 from lulcmap.grid import Grid
 from lulcmap.io.env import gdal_env
+from lulcmap.io.paths import is_gdal_name, require_local
 
 if TYPE_CHECKING:
     from rasterio.io import DatasetReader
@@ -62,7 +62,6 @@ SAFE_DEFAULT_BANDS = ("B4", "B3", "B2")
 INTEGER_DN_SCALE = 1e-4
 """Default scale of integer scenes: Sentinel-2 L1C/L2A digital numbers are reflectance x 10000."""
 
-_GDAL_NAME = re.compile(r"^(/vsi|[A-Za-z][A-Za-z0-9_]+:)|://")
 _S2_BAND = re.compile(r"^B0*(\d+A?)$")
 _RGB_INTERP = {"RED": ColorInterp.red, "GREEN": ColorInterp.green, "BLUE": ColorInterp.blue}
 
@@ -77,16 +76,12 @@ def _quiet_open(name: str) -> DatasetReader:
 def _resolve(path: str | Path) -> tuple[str, bool]:
     """The GDAL dataset name for ``path``, and whether it is a Sentinel-2 product."""
     text = str(path)
-    if _GDAL_NAME.search(text) and not Path(text).exists():  # /vsizip/..., s3://..., DRIVER:...
+    if is_gdal_name(text):  # /vsizip/..., s3://..., DRIVER:...
         if text.upper().startswith("SENTINEL2_"):
             return text, True
         return (_safe_subdataset(text), True) if _is_mtd(text) else (text, False)
-    p = Path(text).expanduser()
-    if not p.exists():
-        raise InputNotFoundError(
-            f"scene {p} does not exist; check the path (relative paths start at {Path.cwd()})"
-        )
-    p = p.resolve()
+    require_local(text, "scene")
+    p = Path(text).expanduser().resolve()
     if p.is_dir():
         for name in SAFE_METADATA_FILES:
             if (p / name).is_file():
@@ -457,8 +452,7 @@ def _open_mask(mask: Path, grid: Grid) -> Callable[[ExitStack], Any]:
 
 
 def _check_mask(mask: Path, grid: Grid) -> None:
-    if not mask.exists():
-        raise InputNotFoundError(f"mask {mask} does not exist; check the --mask path")
+    require_local(mask, "mask")
     try:
         with gdal_env(), _quiet_open(str(mask)) as src:
             mgrid = Grid.from_dataset(src, name="mask")
