@@ -8,8 +8,8 @@ medians (wall, CPU) for:
 
 * the floors: an interpreter that imports nothing, and one that imports torch (what any command
   that runs a model pays);
-* ``lulcmap --help``, an option error (``--stride 0``, found before any heavy import) and a
-  missing scene (found when the scene is opened, after the imports);
+* ``lulcmap --help``, an option error (``--stride 0``) and a missing scene, both found before any
+  heavy import, and a scene that is no raster (found when it is opened, after the imports);
 * the modules ``lulcmap predict`` imports (``lulcmap.pipeline``), imported as they are by a plain
   ``import`` and inside ``lulcmap.process.importing()`` (collector paused by threshold, then
   ``gc.freeze()``), with the import time each child measures and the rest of its wall time
@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bench_tile import quiet_run
@@ -37,12 +39,15 @@ PAUSED = (
 )
 OPTION_ERROR = ["predict", "s.tif", "-o", "o", "--stride", "0"]
 MISSING_SCENE = ["predict", "missing.tif", "-o", "o"]
+NOT_A_RASTER = Path(tempfile.gettempdir()) / "lulcmap-bench-not-a-raster.tif"
+NOT_A_RASTER_SCENE = ["predict", str(NOT_A_RASTER), "-o", "o"]
 CASES: list[tuple[str, list[str], int]] = [
     ("python, nothing imported", [PY, "-c", "pass"], 0),
     ("python, `import torch` (floor of a model command)", [PY, "-c", "import torch"], 0),
     ("`lulcmap --help`", [*CLI, "--help"], 0),
     ("`lulcmap predict` option error (`--stride 0`)", [*CLI, *OPTION_ERROR], 2),
-    ("`lulcmap predict` missing scene (after the imports)", [*CLI, *MISSING_SCENE], 2),
+    ("`lulcmap predict` missing scene", [*CLI, *MISSING_SCENE], 2),
+    ("`lulcmap predict` scene not a raster (after the imports)", [*CLI, *NOT_A_RASTER_SCENE], 2),
     ("predict's imports, plain `import`", [PY, "-c", _TIMED.format(body=PLAIN)], 0),
     ("predict's imports in `importing()`", [PY, "-c", _TIMED.format(body=PAUSED)], 0),
 ]
@@ -54,6 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=7)
     opts = ap.parse_args()
+    NOT_A_RASTER.write_text("not a raster")
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in CASES}
     for _ in range(opts.repeat):
         for name, cmd, code in CASES:
