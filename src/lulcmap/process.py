@@ -1,4 +1,5 @@
-"""Settings for the processes lulcmap owns (the ``lulcmap`` command), not for library users.
+"""Process-wide settings: the ``lulcmap`` command applies them to its own process; the library
+never does, as they change the whole process (a program of yours may call them itself).
 
 * :func:`tune_malloc`: glibc keeps and reuses the memory the model's batches free;
 * :func:`importing`: a command's heavy imports (torch, GDAL, dask, ...) with the cyclic garbage
