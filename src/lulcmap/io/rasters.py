@@ -29,7 +29,7 @@ from lulcmap.errors import (
 )
 from lulcmap.grid import Bounds
 from lulcmap.io.env import gdal_env
-from lulcmap.io.paths import is_gdal_name, require_local
+from lulcmap.io.paths import require_local
 
 GDAL_FORMATS = (
     "GeoTIFF/COG (.tif), VRT (.vrt), NetCDF (.nc), ERDAS Imagine (.img), ASCII grid (.asc) "
@@ -51,7 +51,7 @@ def open_raster(
         NotARasterError: GDAL cannot open it as a raster.
         MissingCRSError: the raster has no coordinate reference system.
     """
-    name = os.fspath(path) if is_gdal_name(path) else os.path.expanduser(path)
+    name = os.path.expanduser(path)  # a GDAL name never starts with ~: unchanged
     require_local(name, what)
     with gdal_env(**({} if threads is None else {"GDAL_NUM_THREADS": str(threads)})):
         try:
