@@ -144,7 +144,7 @@ def test_fine_dem_is_read_decimated(tmp_path: Path, caplog: pytest.LogCaptureFix
     dem = write_raster(tmp_path / "dem.tif", z.astype(np.float32), transform, UTM30, nodata=-9999.0)
     with caplog.at_level("INFO", logger="lulcmap.ancillary"):
         out = compute_ancillary(small, variables=["elevation", "slope"], dem=dem, climate={})
-    assert "decimated 35x35" in caplog.text  # read at the 70 m ancillary pixel, not at 2 m
+    assert "averaged over 35x35 px blocks" in caplog.text  # to the 70 m ancillary pixel
     _, n = chip_centres(small)
     # The valid part of each chip is x >= LEFT + 1540: its mean is the plane at its centre. A
     # decimated pixel that straddles the no-data edge counts as valid, which moves the edge by up
@@ -153,6 +153,34 @@ def test_fine_dem_is_read_decimated(tmp_path: Path, caplog: pytest.LogCaptureFix
     right = small.chip_bounds()[..., 2]
     np.testing.assert_allclose(out["elevation"], plane((left + right) / 2, n), atol=A * 35 + 0.1)
     np.testing.assert_allclose(out["slope"], math.degrees(math.atan(math.hypot(A, B))), atol=0.05)
+
+
+def test_slope_is_computed_at_the_dem_resolution_before_averaging(tmp_path: Path) -> None:
+    # Ridges 120 m apart across a 30 m DEM: the DEM's central differences see the same
+    # |dz/dx| = H cos(pi/4) / 30 m at every pixel, so every chip's mean slope is that slope.
+    # Averaging the DEM to 60 m first (as a decimated read does) would flatten it to 0.
+    height = 20.0
+    ridges = lambda e, n: 500.0 + height * np.sin(2 * np.pi * (e - LEFT + 990.0) / 120.0)  # noqa: E731
+    dem = utm_dem(tmp_path / "dem.tif", ridges)
+    assert ancillary_factor(30.0, PLAN) == 7  # 70 m ancillary pixels: 2 x 2 DEM pixels each
+    out = compute_ancillary(PLAN, variables=["elevation", "slope"], dem=dem, climate={})
+    expected = math.degrees(math.atan(height * 0.5**0.5 / 30.0))  # 25.2 degrees
+    np.testing.assert_allclose(out["slope"], expected, rtol=1e-5)  # the DEM is float32
+    np.testing.assert_allclose(out["elevation"], 500.0, atol=1.0)  # 18.7 ridges per chip
+
+
+def test_slope_strips_give_the_whole_window_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(5)
+    rough = lambda e, n: 500.0 + 40.0 * rng.standard_normal(e.shape)  # noqa: E731
+    dem = utm_dem(tmp_path / "dem.tif", rough, res=20.0)  # 20 m: blocks of 3 x 3 pixels
+    whole = compute_ancillary(PLAN, variables=["elevation", "slope"], dem=dem, climate={})
+    monkeypatch.setattr(ancillary, "STRIP_PIXELS", 1)  # one row of blocks per strip
+    strips = compute_ancillary(PLAN, variables=["elevation", "slope"], dem=dem, climate={})
+    for name in ("elevation", "slope"):
+        np.testing.assert_allclose(strips[name], whole[name], rtol=1e-12)
+    assert float(np.min(whole["slope"])) > 20.0 and float(np.max(whole["slope"])) < 80.0
 
 
 def test_nodata_is_left_out_of_the_means(tmp_path: Path) -> None:

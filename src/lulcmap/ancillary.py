@@ -12,7 +12,10 @@ Every source (the DEM, its slope, each climate grid) goes the same way:
    valid count (:func:`footprint_means`); no-data is left out of the means.
 
 Slope is computed on the DEM window in the DEM's own CRS, in metres (:func:`slope_degrees`, so
-geographic DEMs are handled correctly), then goes through steps 3-4 like any other source.
+geographic DEMs are handled correctly), at the DEM's own resolution: the window is read in strips,
+and slope and elevation are averaged over the decimation's blocks only after slope is computed
+(slope is not linear in the DEM, so decimating first would flatten it). Both then go through
+steps 3-4 like any other source.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ MAX_GRID_SIDE = 4000
 """Largest side of an ancillary grid (4000 x 4000 float64 = 128 MB per array)."""
 MARGIN_PIXELS = 2
 """Source pixels read beyond the scene, so slope and bilinear warping have neighbours."""
+STRIP_PIXELS = 1 << 20
+"""DEM pixels per strip when slope is computed at the DEM's resolution (8 MB per float64 array)."""
 GROUP_PIXELS = 4096
 """Side (scene pixels) of the tiles :func:`footprint_ancillary` groups scattered footprints by."""
 _WGS84 = (6378137.0, 6356752.314245179)  # semi-major, semi-minor axes (m)
@@ -182,9 +187,11 @@ def slope_degrees(
     Projected CRS: pixel sizes times the CRS's linear unit. Geographic CRS: metres per degree
     on the CRS's ellipsoid at each row's latitude (``N cos(lat) pi/180`` east-west,
     ``M pi/180`` north-south). ``nodata`` (True = no data) and NaN cells, and cells next to
-    them, get NaN.
+    them, get NaN. Computed in float32 for a float32 ``dem`` (a DEM's arrays are large; slope
+    keeps 6 digits), in float64 otherwise.
     """
-    z = np.asarray(dem, dtype=np.float64)  # read only: no copy needed
+    z = np.asarray(dem)
+    z = z if z.dtype in (np.float32, np.float64) else z.astype(np.float64)  # read only
     if nodata is not None:
         z = np.where(nodata, np.nan, z)
     dx, dy = _pixel_metres(transform, crs, z.shape[0])
@@ -192,7 +199,11 @@ def slope_degrees(
     dz_dy /= dy[:, None]
     dz_dx = _diff(z, axis=1)
     dz_dx /= dx[:, None]
-    slope = np.hypot(dz_dx, dz_dy, out=dz_dx)  # in place: a DEM's arrays are large
+    # In place (a DEM's arrays are large); no overflow to guard against, unlike np.hypot.
+    dz_dx *= dz_dx
+    dz_dy *= dz_dy
+    dz_dx += dz_dy
+    slope = np.sqrt(dz_dx, out=dz_dx)
     np.arctan(slope, out=slope)
     np.degrees(slope, out=slope)
     np.copyto(slope, np.nan, where=np.isnan(z))
@@ -247,18 +258,56 @@ def _climate_path(climate: Mapping[str, PathLike], name: str, needed: Sequence[s
 
 def _dem_means(plan: ChipPlan, path: PathLike, footprints: np.ndarray) -> dict[str, np.ndarray]:
     with open_raster(path, what="DEM", threads=1) as ds:
-        dem, grid, resampling = _read_for(ds, plan, what="DEM")
-    slope = Raster(slope_degrees(dem.data, dem.grid.transform, dem.grid.crs), dem.grid)
+        read = _plan_read(ds, plan, what="DEM")
+        dem, slope = _dem_and_slope(ds, read, what="DEM")
     return {
-        ELEVATION: _warped_means(dem, grid, resampling, footprints),
-        SLOPE: _warped_means(slope, grid, resampling, footprints),
+        ELEVATION: _warped_means(dem, read.grid, read.resampling, footprints),
+        SLOPE: _warped_means(slope, read.grid, read.resampling, footprints),
     }
+
+
+def _dem_and_slope(
+    ds: rasterio.io.DatasetReader, read: _SourceRead, *, what: str
+) -> tuple[Raster, Raster]:
+    """Elevation and slope, each averaged over blocks of ``read.steps`` DEM pixels.
+
+    Slope is a nonlinear function of the DEM's derivatives, so it is computed on the DEM at
+    its own resolution, then averaged: slope of a decimated DEM is lower wherever the relief
+    varies within a block (a 30 m DEM decimated to 60 m loses most of the slope of 120 m
+    ridges). The window is read in strips of about ``STRIP_PIXELS`` DEM pixels, each with a
+    row of the strips above and below, so the derivatives are those of the whole window and
+    memory does not follow the DEM's size.
+    """
+    sx, sy = read.steps
+    w = read.window
+    if sx == sy == 1:
+        data, transform = read_float(ds, w, out_shape=(w.height, w.width), what=what)
+        dem = Raster(data, Grid(ds.crs, transform, data.shape))
+        return dem, Raster(slope_degrees(data, transform, ds.crs), dem.grid)
+    shape = (math.ceil(w.height / sy), math.ceil(w.width / sx))
+    elevation, slope = np.empty(shape), np.empty(shape)
+    rows = max(1, STRIP_PIXELS // (w.width * sy)) * sy  # DEM rows per strip, whole blocks
+    for top in range(0, w.height, rows):
+        bottom = min(top + rows, w.height)
+        above, below = min(top, 1), min(w.height - bottom, 1)
+        strip = Window(w.col_off, w.row_off + top - above, w.width, bottom - top + above + below)
+        z, transform = read_float(
+            ds, strip, out_shape=(strip.height, strip.width), what=what, dtype=np.float32
+        )
+        s = slope_degrees(z, transform, ds.crs)
+        inner = slice(above, above + bottom - top)
+        out = slice(top // sy, math.ceil(bottom / sy))
+        elevation[out] = _block_means(z[inner], sy, sx)
+        slope[out] = _block_means(s[inner], sy, sx)
+    grid = Grid(ds.crs, ds.window_transform(w) @ Affine.scale(sx, sy), shape)
+    return Raster(elevation, grid), Raster(slope, grid)
 
 
 def _source_means(plan: ChipPlan, path: PathLike, what: str, footprints: np.ndarray) -> np.ndarray:
     with open_raster(path, what=what, threads=1) as ds:
-        source, grid, resampling = _read_for(ds, plan, what=what)
-    return _warped_means(source, grid, resampling, footprints)
+        read = _plan_read(ds, plan, what=what)
+        source = _read_decimated(ds, read, what=what)
+    return _warped_means(source, read.grid, read.resampling, footprints)
 
 
 def _warped_means(
@@ -276,27 +325,43 @@ def _warped_means(
     return footprint_means(warp(source, grid, resampling=resampling), grid, footprints)
 
 
-def _read_for(
-    ds: rasterio.io.DatasetReader, plan: ChipPlan, *, what: str
-) -> tuple[Raster, Grid, Resampling]:
-    """Read the source around the scene; choose its ancillary grid and resampling."""
+@dataclass(frozen=True)
+class _SourceRead:
+    """How a source is read: its window, decimation and the ancillary grid it goes to."""
+
+    window: Window
+    steps: tuple[int, int]
+    """Source pixels per read pixel, ``(x, y)``."""
+    grid: Grid
+    resampling: Resampling
+
+
+def _plan_read(ds: rasterio.io.DatasetReader, plan: ChipPlan, *, what: str) -> _SourceRead:
+    """The window around the scene, the decimation, the ancillary grid and the resampling."""
     scene = plan.scene
     inside = check_covers(ds, scene.bounds, scene.crs, what=what)
     window = window_around(ds, inside, margin=MARGIN_PIXELS)
     src_res = _res_in(ds, window, scene.crs)
     k = ancillary_factor(min(src_res), plan)
     grid = scene.scaled(k)
-    steps = [max(1, math.floor(k * s / r)) for s, r in zip(scene.res, src_res, strict=True)]
-    out_shape = (math.ceil(window.height / steps[1]), math.ceil(window.width / steps[0]))
-    data, transform = read_float(ds, window, out_shape=out_shape, what=what)
-    coarser = max(r * n for r, n in zip(src_res, steps, strict=True)) > k * min(scene.res)
+    sx, sy = (max(1, math.floor(k * s / r)) for s, r in zip(scene.res, src_res, strict=True))
+    coarser = max(src_res[0] * sx, src_res[1] * sy) > k * min(scene.res)
     resampling = Resampling.bilinear if coarser else Resampling.average
     log.info(
-        "%s %s: read %dx%d px (decimated %dx%d) -> ancillary grid %dx%d, pixel %g (k=%d), %s",
-        what, ds.name, out_shape[1], out_shape[0], steps[0], steps[1],
+        "%s %s: window %dx%d px, averaged over %dx%d px blocks -> ancillary grid %dx%d, "
+        "pixel %g (k=%d), %s",
+        what, ds.name, window.width, window.height, sx, sy,
         grid.width, grid.height, k * min(scene.res), k, resampling.name,
     )  # fmt: skip
-    return Raster(data, Grid(ds.crs, transform, out_shape)), grid, resampling
+    return _SourceRead(window, (sx, sy), grid, resampling)
+
+
+def _read_decimated(ds: rasterio.io.DatasetReader, read: _SourceRead, *, what: str) -> Raster:
+    """The window read averaged by GDAL over ``read.steps`` blocks (memory follows the output)."""
+    w, (sx, sy) = read.window, read.steps
+    shape = (math.ceil(w.height / sy), math.ceil(w.width / sx))
+    data, transform = read_float(ds, w, out_shape=shape, what=what)
+    return Raster(data, Grid(ds.crs, transform, shape))
 
 
 def _res_in(ds: rasterio.io.DatasetReader, window: Window, crs: CRS) -> tuple[float, float]:
@@ -309,6 +374,35 @@ def _res_in(ds: rasterio.io.DatasetReader, window: Window, crs: CRS) -> tuple[fl
 def _diff(z: np.ndarray, axis: int) -> np.ndarray:
     """Per-pixel derivative along ``axis``; zero when the axis has a single pixel."""
     return np.gradient(z, axis=axis) if z.shape[axis] > 1 else np.zeros_like(z)
+
+
+def _block_means(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
+    """Mean of the non-NaN pixels of each ``sy`` x ``sx`` block, float64 (the last blocks may be
+    partial); NaN where a block has none."""
+    h, w = a.shape
+    rows, cols = math.ceil(h / sy), math.ceil(w / sx)
+    if (h, w) != (rows * sy, cols * sx):
+        padded = np.full((rows * sy, cols * sx), np.nan, a.dtype)
+        padded[:h, :w] = a
+        a = padded
+    nan = np.isnan(a)
+    if not nan.any():
+        return _block_sums(a, sy, sx) / (sy * sx)
+    count = _block_sums(~nan, sy, sx)
+    total = _block_sums(np.where(nan, 0, a), sy, sx)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _block_sums(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
+    """Sums (float64) over ``sy`` x ``sx`` blocks of ``a``, whose shape is a multiple of them:
+    ``sy + sx`` strided additions, faster than summing a 4-d reshape."""
+    rows = a[0::sy].astype(np.float64)
+    for i in range(1, sy):
+        rows += a[i::sy]
+    out = rows[:, 0::sx].copy()
+    for j in range(1, sx):
+        out += rows[:, j::sx]
+    return out
 
 
 def _ellipsoid(crs: CRS) -> tuple[float, float]:

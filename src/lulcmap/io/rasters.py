@@ -131,8 +131,9 @@ def read_float(
     *,
     out_shape: tuple[int, int],
     what: str,
+    dtype: type[np.floating] = np.float64,
 ) -> tuple[np.ndarray, Affine]:
-    """Band 1 of ``window`` as float64 with scale/offset applied and no-data as NaN.
+    """Band 1 of ``window`` as ``dtype`` with scale/offset applied and no-data as NaN.
 
     When ``out_shape`` is smaller than the window, GDAL averages the source pixels (no-data left
     out), so memory follows ``out_shape``, not the source. Returns the array and its transform.
@@ -150,7 +151,7 @@ def read_float(
             1, window=window, out_shape=out_shape, resampling=Resampling.average, masked=True
         )
     # Plain arrays, in place: masked-array arithmetic makes several slower passes.
-    data = band.data.astype(np.float64)
+    data = band.data.astype(dtype, copy=False)  # a fresh array: no copy when already dtype
     if ds.scales[0] != 1.0:
         data *= ds.scales[0]
     if ds.offsets[0] != 0.0:
