@@ -23,7 +23,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +55,9 @@ MAX_GRID_SIDE = 4000
 MARGIN_PIXELS = 2
 """Source pixels read beyond the scene, so slope and bilinear warping have neighbours."""
 STRIP_PIXELS = 1 << 20
-"""DEM pixels per strip when slope is computed at the DEM's resolution (8 MB per float64 array)."""
+"""DEM pixels per strip when slope is computed at the DEM's resolution (4 MB per float32 array)."""
+MAX_DEM_THREADS = 4
+"""Threads computing DEM strips at once (at most the cores this process may use)."""
 GROUP_PIXELS = 4096
 """Side (scene pixels) of the tiles :func:`footprint_ancillary` groups scattered footprints by."""
 _WGS84 = (6378137.0, 6356752.314245179)  # semi-major, semi-minor axes (m)
@@ -276,7 +280,9 @@ def _dem_and_slope(
     varies within a block (a 30 m DEM decimated to 60 m loses most of the slope of 120 m
     ridges). The window is read in strips of about ``STRIP_PIXELS`` DEM pixels, each with a
     row of the strips above and below, so the derivatives are those of the whole window and
-    memory does not follow the DEM's size.
+    memory does not follow the DEM's size. Strips are computed in threads (numpy and GDAL
+    release the GIL; reads of the one dataset handle take turns): on a full tile's 30 m DEM
+    this takes back what computing slope at 30 m instead of 60 m costs.
     """
     sx, sy = read.steps
     w = read.window
@@ -287,18 +293,25 @@ def _dem_and_slope(
     shape = (math.ceil(w.height / sy), math.ceil(w.width / sx))
     elevation, slope = np.empty(shape), np.empty(shape)
     rows = max(1, STRIP_PIXELS // (w.width * sy)) * sy  # DEM rows per strip, whole blocks
-    for top in range(0, w.height, rows):
+    lock = threading.Lock()  # one dataset handle: reads take turns, the arithmetic need not
+
+    def strip(top: int) -> None:
         bottom = min(top + rows, w.height)
         above, below = min(top, 1), min(w.height - bottom, 1)
-        strip = Window(w.col_off, w.row_off + top - above, w.width, bottom - top + above + below)
-        z, transform = read_float(
-            ds, strip, out_shape=(strip.height, strip.width), what=what, dtype=np.float32
-        )
+        window = Window(w.col_off, w.row_off + top - above, w.width, bottom - top + above + below)
+        with lock:
+            z, transform = read_float(
+                ds, window, out_shape=(window.height, window.width), what=what, dtype=np.float32
+            )
         s = slope_degrees(z, transform, ds.crs)
         inner = slice(above, above + bottom - top)
         out = slice(top // sy, math.ceil(bottom / sy))
         elevation[out] = _block_means(z[inner], sy, sx)
         slope[out] = _block_means(s[inner], sy, sx)
+
+    tops = range(0, w.height, rows)
+    with ThreadPoolExecutor(min(len(tops), MAX_DEM_THREADS, _cores())) as pool:
+        list(pool.map(strip, tops))
     grid = Grid(ds.crs, ds.window_transform(w) @ Affine.scale(sx, sy), shape)
     return Raster(elevation, grid), Raster(slope, grid)
 
@@ -374,6 +387,12 @@ def _res_in(ds: rasterio.io.DatasetReader, window: Window, crs: CRS) -> tuple[fl
 def _diff(z: np.ndarray, axis: int) -> np.ndarray:
     """Per-pixel derivative along ``axis``; zero when the axis has a single pixel."""
     return np.gradient(z, axis=axis) if z.shape[axis] > 1 else np.zeros_like(z)
+
+
+def _cores() -> int:
+    """The cores this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
 
 
 def _block_means(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
