@@ -44,6 +44,7 @@ from lulcmap.grid import Grid
 from lulcmap.io.climate import canonical_name
 from lulcmap.io.env import gdal_env
 from lulcmap.io.rasters import check_covers, open_raster, read_float, window_around
+from lulcmap.process import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +311,7 @@ def _dem_and_slope(
         slope[out] = _block_means(s[inner], sy, sx)
 
     tops = range(0, w.height, rows)
-    with ThreadPoolExecutor(min(len(tops), MAX_DEM_THREADS, _cores())) as pool:
+    with ThreadPoolExecutor(min(len(tops), MAX_DEM_THREADS, available_cores())) as pool:
         list(pool.map(strip, tops))
     grid = Grid(ds.crs, ds.window_transform(w) @ Affine.scale(sx, sy), shape)
     return Raster(elevation, grid), Raster(slope, grid)
@@ -387,12 +388,6 @@ def _res_in(ds: rasterio.io.DatasetReader, window: Window, crs: CRS) -> tuple[fl
 def _diff(z: np.ndarray, axis: int) -> np.ndarray:
     """Per-pixel derivative along ``axis``; zero when the axis has a single pixel."""
     return np.gradient(z, axis=axis) if z.shape[axis] > 1 else np.zeros_like(z)
-
-
-def _cores() -> int:
-    """The cores this process may use."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
 
 
 def _block_means(a: np.ndarray, sy: int, sx: int) -> np.ndarray:

@@ -25,7 +25,6 @@ fraction counts only real scene pixels. Invalid pixels inside an accepted chip a
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from collections import deque
@@ -40,7 +39,7 @@ import torch
 
 from lulcmap.chips import ChipPlan
 from lulcmap.grid import Grid
-from lulcmap.process import tune_malloc  # re-exported: its home before lulcmap.process
+from lulcmap.process import available_cores, tune_malloc  # tune_malloc re-exported: its old home
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +268,7 @@ def _store(out: np.ndarray, batch: _Batch, result: torch.Tensor) -> None:
 
 def cpu_workers(workers: int | None = None) -> tuple[int, int]:
     """``(concurrent model calls, torch threads each)`` for the cores this process may use."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = max(1, cores or 1)
+    cores = available_cores()
     n = max(1, min(cores, MAX_CPU_WORKERS) if workers is None else workers)
     return n, max(1, cores // n)
 

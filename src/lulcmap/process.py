@@ -3,7 +3,8 @@ never does, as they change the whole process (a program of yours may call them i
 
 * :func:`tune_malloc`: glibc keeps and reuses the memory the model's batches free;
 * :func:`importing`: a command's heavy imports (torch, GDAL, dask, ...) with the cyclic garbage
-  collector paused, then frozen.
+  collector paused, then frozen;
+* :func:`available_cores`: what the engine's thread counts follow (a query; it changes nothing).
 
 This module imports nothing heavy: the command line imports it before it knows which command
 runs.
@@ -13,10 +14,17 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 import platform
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
 
 
 def tune_malloc() -> bool:
@@ -74,4 +82,4 @@ def importing() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-__all__ = ["importing", "tune_malloc"]
+__all__ = ["available_cores", "importing", "tune_malloc"]
