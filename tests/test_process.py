@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from lulcmap.process import importing
+from lulcmap.process import available_cores, importing
 
 
 def _run(code: str, cwd: Path) -> str:
@@ -123,3 +124,16 @@ def test_missing_inputs_are_reported_before_the_heavy_imports(
     assert done.stdout.split() == ["2", "False", "False"]
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_available_cores_follow_the_affinity_mask_or_the_cpu_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if hasattr(os, "sched_getaffinity"):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})
+        assert available_cores() == 3
+        monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert available_cores() == 7
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown: one
+    assert available_cores() == 1
