@@ -716,7 +716,7 @@ def open_scene(
             "GeoTIFF/COG/VRT/JP2 or a Sentinel-2 .SAFE folder, .zip or MTD xml"
         ) from None
     if mask is not None:
-        mask = Path(mask)
+        mask = Path(mask).expanduser()  # as require_local and open_raster take it
         _check_mask(mask, grid)
     data: xr.DataArray = full.isel(band=[b - 1 for b in bands]).chunk({"band": -1})
     data = data.assign_coords(band_name=("band", names))
