@@ -291,7 +291,7 @@ def _dem_and_slope(
         data, transform = read_float(ds, w, out_shape=(w.height, w.width), what=what)
         dem = Raster(data, Grid(ds.crs, transform, data.shape))
         return dem, Raster(slope_degrees(data, transform, ds.crs), dem.grid)
-    shape = (math.ceil(w.height / sy), math.ceil(w.width / sx))
+    shape = read.shape
     elevation, slope = np.empty(shape), np.empty(shape)
     rows = max(1, STRIP_PIXELS // (w.width * sy)) * sy  # DEM rows per strip, whole blocks
     lock = threading.Lock()  # one dataset handle: reads take turns, the arithmetic need not
@@ -349,6 +349,12 @@ class _SourceRead:
     grid: Grid
     resampling: Resampling
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Rows and columns of the window averaged over ``steps`` blocks (the last partial)."""
+        (sx, sy), w = self.steps, self.window
+        return math.ceil(w.height / sy), math.ceil(w.width / sx)
+
 
 def _plan_read(ds: rasterio.io.DatasetReader, plan: ChipPlan, *, what: str) -> _SourceRead:
     """The window around the scene, the decimation, the ancillary grid and the resampling."""
@@ -372,10 +378,8 @@ def _plan_read(ds: rasterio.io.DatasetReader, plan: ChipPlan, *, what: str) -> _
 
 def _read_decimated(ds: rasterio.io.DatasetReader, read: _SourceRead, *, what: str) -> Raster:
     """The window read averaged by GDAL over ``read.steps`` blocks (memory follows the output)."""
-    w, (sx, sy) = read.window, read.steps
-    shape = (math.ceil(w.height / sy), math.ceil(w.width / sx))
-    data, transform = read_float(ds, w, out_shape=shape, what=what)
-    return Raster(data, Grid(ds.crs, transform, shape))
+    data, transform = read_float(ds, read.window, out_shape=read.shape, what=what)
+    return Raster(data, Grid(ds.crs, transform, read.shape))
 
 
 def _res_in(ds: rasterio.io.DatasetReader, window: Window, crs: CRS) -> tuple[float, float]:
