@@ -3,7 +3,7 @@
     python benchmarks/bench_cache.py [--repeat 5]
 
 ``Scene.read_strip`` reads with a block cache that holds every block one strip touches
-(``lulcmap.io.scene.strip_cache_bytes``); before, every scene was read with a fixed 128 MB. This
+(``lulcmap.io.env.strip_cache_bytes``); before, every scene was read with a fixed 128 MB. This
 times the read-only step (``bench_tile.py``'s step 1, each run a fresh process, after waiting
 for idle CPUs) on the benchmark tile in two layouts -- the 512 px block COG of ``bench_tile.py``
 and the same pixels as a GeoTIFF with 2048 px blocks (151 MB of decoded blocks per row of
