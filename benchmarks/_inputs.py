@@ -3,7 +3,7 @@
 A full Sentinel-2-size tile: 3-band **uint16** Cloud-Optimized GeoTIFF (deflate, horizontal
 predictor, 512 px blocks, overviews), 10980 x 10980 px at 10 m, EPSG:32630, bands described
 ``B04, B03, B02``, nodata 0 -- the layout of the public L2A COGs. Its digital numbers are
-L2A-like: the 8-bit true colour of :func:`lulcmap.testing.synthetic_world` (a 2745 x 2745 px
+L2A-like: the 8-bit true colour of :func:`lulcmap.synthetic.synthetic_world` (a 2745 x 2745 px
 world, mirrored 4 x 4 so texture runs on across the seams) mapped back through the demo model's
 radiometry, ``DN = round((v + u) * 3000 / 255)`` with a dither ``|u| <= 0.45``, so DN fill the
 continuum as real ones do (and deflate as badly) while reading gives back exactly ``v``. DEM at
@@ -21,7 +21,7 @@ from affine import Affine
 from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
-from lulcmap.testing import synthetic_world
+from lulcmap.synthetic import synthetic_world
 
 CACHE = Path(__file__).resolve().parent / "_cache"
 TILE = 10980

@@ -1,4 +1,4 @@
-"""Shared fixtures: a small synthetic world written to disk once per test session."""
+"""Shared fixtures: a small synthetic world, generated and written to disk once per session."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lulcmap.testing import synthetic_world, write_world
+from lulcmap.testing import World, synthetic_world, write_world
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,20 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A 448 x 672 px synthetic world (2 x 3 cells) with DEM and climate grids on disk."""
+def tiny_world() -> World:
+    """A 300 x 340 px synthetic world of seed 7, in memory."""
+    return synthetic_world((300, 340), seed=7)
+
+
+@pytest.fixture(scope="session")
+def small_world_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, dict[str, Path]]:
+    """A 448 x 672 px synthetic world (2 x 3 cells of 224 px, seed 7) and its files on disk: scene,
+    DEM, climate grids and the N2 reference map. Read-only: copy what a test changes."""
     world = synthetic_world((448, 672), seed=7)
-    return write_world(world, tmp_path_factory.mktemp("world"))
+    return world, write_world(world, tmp_path_factory.mktemp("world"), reference=True)
+
+
+@pytest.fixture(scope="session")
+def small_world(small_world_data: tuple[World, dict[str, Path]]) -> dict[str, Path]:
+    """The paths of :func:`small_world_data`'s files."""
+    return small_world_data[1]

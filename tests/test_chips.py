@@ -6,28 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from affine import Affine
 from hypothesis import given
-from hypothesis import strategies as st
-from rasterio.crs import CRS
 
 from lulcmap.chips import ChipPlan
-from lulcmap.grid import Grid
+from lulcmap.testing import make_grid
+from lulcmap.testing.strategies import chip_plans
 
-
-def make_grid(h: int, w: int, res: float = 10.0) -> Grid:
-    return Grid(CRS.from_epsg(32630), Affine(res, 0, 300000, 0, -res, 4200000), (h, w))
-
-
-plans = st.builds(
-    lambda h, w, size, frac: ChipPlan(
-        make_grid(h, w), chip_size=size, stride=max(1, math.ceil(size * frac))
-    ),
-    st.integers(1, 1500),
-    st.integers(1, 1500),
-    st.integers(8, 300),
-    st.floats(0.01, 1.0),
-)
+plans = chip_plans()  # scenes of 1-1500 px a side, chips of 8-300 px, any stride up to the chip
 
 
 @given(plans)
@@ -72,7 +57,7 @@ def test_chip_centred_on_cell_unless_shifted_inward(plan: ChipPlan) -> None:
 
 
 def test_default_tiles_scene_and_shifts_last_chip_inward() -> None:
-    plan = ChipPlan(make_grid(500, 1000))
+    plan = ChipPlan(make_grid((500, 1000)))
     assert plan.shape == (3, 5)
     assert plan.row_offsets.tolist() == [0, 224, 276]
     assert plan.col_offsets.tolist() == [0, 224, 448, 672, 776]
@@ -81,7 +66,7 @@ def test_default_tiles_scene_and_shifts_last_chip_inward() -> None:
 
 
 def test_cell_grid_starts_at_scene_origin() -> None:
-    plan = ChipPlan(make_grid(500, 1000), stride=112)
+    plan = ChipPlan(make_grid((500, 1000)), stride=112)
     g = plan.cell_grid
     assert (g.transform.c, g.transform.f) == (300000, 4200000)
     assert g.res == (1120.0, 1120.0)
@@ -91,7 +76,7 @@ def test_cell_grid_starts_at_scene_origin() -> None:
 
 
 def test_scene_smaller_than_chip() -> None:
-    plan = ChipPlan(make_grid(200, 300))
+    plan = ChipPlan(make_grid((200, 300)))
     assert plan.shape == (1, 2)
     assert plan.chip_shape == (200, 224)
     assert plan.chip_window(0, 1) == (0, 76, 200, 224)
@@ -100,4 +85,4 @@ def test_scene_smaller_than_chip() -> None:
 @pytest.mark.parametrize("stride", [0, 225])
 def test_stride_out_of_range_is_rejected(stride: int) -> None:
     with pytest.raises(ValueError, match="stride"):
-        ChipPlan(make_grid(500, 500), stride=stride)
+        ChipPlan(make_grid((500, 500)), stride=stride)

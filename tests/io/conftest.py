@@ -12,26 +12,17 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from lulcmap.chips import ChipPlan
+from lulcmap.commands.predict import prediction_dataset
 from lulcmap.grid import Grid
 from lulcmap.legend import load_legend
 from lulcmap.model.card import ModelCard, Weights
-from lulcmap.pipeline import prediction_dataset
-
-ANCILLARY = (
-    "elevation",
-    "slope",
-    "evapotranspiration",
-    "precipitation",
-    "temp_ave",
-    "temp_max",
-    "temp_min",
-)
+from lulcmap.testing import ANCILLARY_NAMES
 
 
 def make_prediction(
     shape: tuple[int, int] = (6, 7),
     *,
-    ancillary: Sequence[str] = ANCILLARY,
+    ancillary: Sequence[str] = ANCILLARY_NAMES,
     invalid_fraction: float = 0.2,
     stride: int = 224,
     chip_size: int = 224,

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from lulcmap.model.card import InputSpec, ModelCard, Weights
-from lulcmap.testing.constants import N_CLASSES
+from lulcmap.synthetic.constants import N_CLASSES
 
 
 # ----------------------------------------------------------------------------------------------

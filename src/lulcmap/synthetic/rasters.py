@@ -1,4 +1,4 @@
-"""Small raster factories for tests: grids and GeoTIFFs."""
+"""Small raster factories: north-up grids and GeoTIFFs (for the world's writer and the test kit)."""
 
 from collections.abc import Sequence
 from pathlib import Path

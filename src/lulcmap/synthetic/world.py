@@ -15,13 +15,14 @@ from lulcmap.chips import ChipPlan
 from lulcmap.grid import Grid
 from lulcmap.io.env import gdal_env
 from lulcmap.legend import Legend, load_legend
-from lulcmap.testing.constants import (
-    _F,
+from lulcmap.synthetic.constants import (
     CLIMATE_NAMES,
+    F32,
     N_CLASSES,
 )
-from lulcmap.testing.generator import _Generator
-from lulcmap.testing.rasters import make_grid, write_raster
+from lulcmap.synthetic.generator import Generator
+from lulcmap.synthetic.rasters import make_grid, write_raster
+from lulcmap.synthetic.render import render
 
 
 # ----------------------------------------------------------------------------------------------
@@ -71,7 +72,7 @@ class World:
     def slope(self) -> np.ndarray:
         """Slope in degrees, from ``np.gradient`` of the DEM in metres."""
         gy, gx = np.gradient(self.dem, self.grid.res[1], self.grid.res[0])
-        return np.degrees(np.arctan(np.hypot(gx, gy))).astype(_F)
+        return np.degrees(np.arctan(np.hypot(gx, gy))).astype(F32)
 
     def ancillary(self) -> dict[str, np.ndarray]:
         """Scene-resolution fields of the seven ancillary variables."""
@@ -99,8 +100,7 @@ class World:
         """Exact class fractions ``(n_classes, rows, cols)`` of each cell's chip window."""
         self.legend.classes(level)  # validates the level
         frac = self.window_fractions(self._plan_windows(plan))
-        out = frac.T.reshape(N_CLASSES, *plan.shape)
-        return out if level == "N2" else self.legend.aggregate(out, axis=0)
+        return self.legend.levels_from(frac.T.reshape(N_CLASSES, *plan.shape), "N2")[level]
 
     def chip_ancillary(self, plan: ChipPlan) -> dict[str, np.ndarray]:
         """Mean elevation, slope and climate over each cell's chip, ``name -> (rows, cols)``."""
@@ -152,13 +152,13 @@ def synthetic_world(
     if min(shape) < 2:
         raise ValueError(f"a synthetic world needs at least 2 x 2 pixels, got shape {shape}")
     grid = make_grid(shape, pixel_size=pixel_size, crs=crs, origin=origin)
-    gen = _Generator(grid, seed)
+    gen = Generator(grid, seed)
     terrain = gen.terrain()
     climate = gen.climate(terrain)
     classes, layout = gen.classes(terrain, climate)
     dem, shade, water = terrain.dem, terrain.shade, terrain.river < terrain.channel
     del terrain  # keep memory low: the render needs only the shading and the open water
-    rgb = gen.render(classes, layout, shade, water)
+    rgb = render(gen, classes, layout, shade, water)
     return World(grid, rgb, classes, dem, climate)
 
 
@@ -188,7 +188,7 @@ def _resample(
     pad = math.ceil((3 * res_m + 0.06 * extent) / world.grid.res[0])
     src = np.pad(field, pad, mode="reflect" if min(field.shape) > pad else "edge")
     src_transform = world.grid.transform @ Affine.translation(-pad, -pad)
-    dst = np.full((height, width), np.nan, _F)
+    dst = np.full((height, width), np.nan, F32)
     with gdal_env():
         reproject(
             src,
@@ -201,7 +201,7 @@ def _resample(
             src_nodata=np.nan,
             dst_nodata=np.nan,
         )
-    return np.where(np.isnan(dst), _F(-9999.0), dst), transform
+    return np.where(np.isnan(dst), F32(-9999.0), dst), transform
 
 
 def write_world(

@@ -1,39 +1,7 @@
-"""The chip dataset ``lulcmap prepare`` writes and ``lulcmap train``/``evaluate`` read (Zarr).
+"""Writing a chip dataset (``lulcmap prepare``), in the format of :mod:`lulcmap.chipdata.schema`.
 
-Format version 1, readable with ``xarray.open_zarr`` (Zarr format 2, consolidated metadata).
-
-Dimensions: ``chip``; ``band`` (3: red, green, blue); ``y``, ``x`` (``chip_size``);
-``class_n1``, ``class_n2``; ``variable`` (ancillary variables).
-
-=====================  ==========================  =========  ===================================
-variable               dims                        dtype      meaning
-=====================  ==========================  =========  ===================================
-``image``              chip, band, y, x            uint8      RGB chip exactly as ``predict``
-                                                              feeds it (card radiometry, 0 = no
-                                                              data, mirrored if the scene is
-                                                              smaller than a chip)
-``ancillary``          chip, variable              float32    footprint means; NaN where missing
-``n2``                 chip, class_n2              float32    N2 fractions of the *mapped* area:
-                                                              ``n2_area / (1 - unmapped)``
-``n1``                 chip, class_n1              float32    legend sum of ``n2``
-``n2_area``            chip, class_n2              float32    N2 fractions of the footprint
-``unmapped_fraction``  chip                        float32    footprint share that is unmapped,
-                                                              no data or off the reference;
-                                                              ``n2_area.sum() + unmapped == 1``
-``valid_fraction``     chip                        float32    valid scene pixels in the chip
-``left`` ... ``top``   chip                        float64    footprint in the scenes' CRS
-``row_off, col_off``   chip                        int32      chip window in its scene
-``scene_index``        chip                        int16      index into ``attrs["scenes"]``
-``block``              chip                        int32      ``block_row * 65536 + block_col``
-``block_row``          chip                        int32      ``floor(y_centre / block_height)``
-``block_col``          chip                        int32      ``floor(x_centre / block_width)``
-=====================  ==========================  =========  ===================================
-
-Coordinates: ``band``, ``class_n1``, ``class_n2``, ``variable`` (names). Blocks are the cells
-``[col * w, (col + 1) * w) x [row * h, (row + 1) * h)`` of a grid anchored at the CRS origin
-(``w, h = attrs["block_size_m"]`` in metres), so block ids are stable across datasets in one CRS;
-a chip belongs to the block of its centre. Chips are written in order of scene, then chip row,
-then column, ``CHUNK_CHIPS`` at a time (appended along ``chip``).
+Chips are appended along ``chip`` ``CHUNK_CHIPS`` at a time, in order of scene, then chip row,
+then column.
 """
 
 from __future__ import annotations
@@ -48,22 +16,29 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from lulcmap.chipdata.schema import (
+    BANDS,
+    BLOCK_ID_BASE,
+    BOUNDS,
+    DATASET_VERSION,
+    VERSION_ATTR,
+    variable,
+)
 from lulcmap.errors import ConfigError
 from lulcmap.legend import Legend
 
 log = logging.getLogger(__name__)
 
-DATASET_VERSION = 1
 CHUNK_CHIPS = 256
 """Chips per Zarr chunk (and per append): 256 RGB chips of 224 px are 38.5 MB."""
-BANDS = ("red", "green", "blue")
-BLOCK_ID_BASE = 65536
-"""``block = block_row * BLOCK_ID_BASE + block_col``; unique while both fit in int16."""
 
 
 @dataclass(frozen=True)
 class ChipBatch:
-    """Per-chip arrays of a few chips (first axis: chip), as :func:`chip_dataset` stores them."""
+    """Per-chip arrays of a few chips (first axis: chip), as :func:`chip_dataset` stores them.
+
+    The writer holds these arrays (not copies) until it writes them: give it fresh arrays.
+    """
 
     image: np.ndarray  # (n, 3, s, s) uint8
     ancillary: np.ndarray  # (n, v)
@@ -99,31 +74,28 @@ def block_indices(
 def chip_dataset(
     batch: ChipBatch, *, legend: Legend, variables: list[str], block_size: tuple[float, float]
 ) -> xr.Dataset:
-    """The dataset of one batch of chips, in the format above."""
+    """The dataset of one batch of chips, each variable on its schema dims and in its dtype."""
     mapped = batch.n2_area.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         n2 = np.where(mapped > 0, batch.n2_area / mapped, np.nan)
     block, row, col = block_indices(batch.bounds, block_size)
-    chip = ("chip",)
-    data_vars: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
-        "image": (("chip", "band", "y", "x"), batch.image.astype(np.uint8, copy=False)),
-        "ancillary": (("chip", "variable"), batch.ancillary.astype(np.float32)),
-        "n2": (("chip", "class_n2"), n2.astype(np.float32)),
-        "n1": (("chip", "class_n1"), legend.aggregate(n2, axis=1).astype(np.float32)),
-        "n2_area": (("chip", "class_n2"), batch.n2_area.astype(np.float32)),
-        "unmapped_fraction": (chip, batch.unmapped.astype(np.float32)),
-        "valid_fraction": (chip, batch.valid.astype(np.float32)),
-        **{
-            name: (chip, batch.bounds[:, i].astype(np.float64))
-            for i, name in enumerate(("left", "bottom", "right", "top"))
-        },
-        "row_off": (chip, batch.row_off.astype(np.int32)),
-        "col_off": (chip, batch.col_off.astype(np.int32)),
-        "scene_index": (chip, np.full(len(batch), batch.scene_index, dtype=np.int16)),
-        "block": (chip, block),
-        "block_row": (chip, row),
-        "block_col": (chip, col),
+    columns: dict[str, np.ndarray] = {
+        "image": batch.image,
+        "ancillary": batch.ancillary,
+        "n2": n2,
+        "n1": legend.aggregate(n2, axis=1),
+        "n2_area": batch.n2_area,
+        "unmapped_fraction": batch.unmapped,
+        "valid_fraction": batch.valid,
+        **{name: batch.bounds[:, i] for i, name in enumerate(BOUNDS)},
+        "row_off": batch.row_off,
+        "col_off": batch.col_off,
+        "scene_index": np.full(len(batch), batch.scene_index),
+        "block": block,
+        "block_row": row,
+        "block_col": col,
     }
+    data_vars = {name: variable(name, values) for name, values in columns.items()}
     coords = {
         "band": np.array(BANDS),
         "class_n1": np.array(legend.names("N1")),
@@ -145,7 +117,10 @@ class DatasetWriter:
         variables: list[str],
         block_size: tuple[float, float],
     ) -> None:
-        self.path, self.attrs = path, json.loads(json.dumps(attrs))  # JSON-serialisable or fail
+        # JSON-serialisable or fail; the format version is the schema's, whatever ``attrs`` says
+        self.path = path
+        self.attrs = {VERSION_ATTR: DATASET_VERSION, **json.loads(json.dumps(attrs))}
+        self.attrs[VERSION_ATTR] = DATASET_VERSION
         self.legend, self.variables, self.block_size = legend, variables, block_size
         self._pending: list[xr.Dataset] = []
         self.n_written = 0
@@ -196,10 +171,7 @@ class DatasetWriter:
 
 
 __all__ = [
-    "BANDS",
-    "BLOCK_ID_BASE",
     "CHUNK_CHIPS",
-    "DATASET_VERSION",
     "ChipBatch",
     "DatasetWriter",
     "block_indices",

@@ -1,12 +1,8 @@
 """Opening a chip dataset (made by ``lulcmap prepare``) and checking it fits a model.
 
-A chip dataset is a Zarr store read with :func:`xarray.open_zarr`: dims ``chip``, ``band``, ``y``,
-``x``, ``class_n1``, ``class_n2``, ``variable``; ``image`` (chip, band, y, x) uint8 RGB chips as
-``predict`` feeds them; ``ancillary`` (chip, variable) float32; reference fractions ``n1``
-(chip, class_n1) and ``n2`` (chip, class_n2) over the mapped area; ``unmapped_fraction``,
-``valid_fraction``; the footprint ``left``/``bottom``/``right``/``top``; the spatial ``block`` id
-(and ``block_row``/``block_col``); attrs ``lulcmap_dataset_version: 1``, ``legend``,
-``chip_size``, ``pixel_size_m``, ``block_size_m``, ``crs``, ``lulcmap_version``.
+The format is :mod:`lulcmap.chipdata.schema`: the reader refuses a store of another format version
+or one that lacks a :data:`~lulcmap.chipdata.schema.REQUIRED_VARS` variable or holds it on other
+dims. The accessors return numpy arrays with the chip axis first, whatever the stored dim order.
 
 Several datasets (regions or dates prepared separately, in one CRS, with the same chips, legend,
 radiometry and ancillary variables) open as one with :func:`open_chip_datasets`: their chips are
@@ -24,15 +20,13 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from lulcmap.chipdata.schema import DATASET_VERSION, REQUIRED_VARS, VARIABLES, VERSION_ATTR
 from lulcmap.errors import InputDataError, InputNotFoundError, MissingVariableError, ModelCardError
 from lulcmap.legend import Legend
 from lulcmap.model.card import ModelCard
 
 log = logging.getLogger(__name__)
 
-DATASET_VERSION = 1
-"""The chip-dataset format this lulcmap reads (attr ``lulcmap_dataset_version``)."""
-REQUIRED_VARS = ("image", "ancillary", "n1", "n2", "block", "left", "bottom", "right", "top")
 MAKE_ONE = "make one with `lulcmap prepare`"
 
 
@@ -47,11 +41,11 @@ def open_chip_dataset(path: str | os.PathLike[str]) -> xr.Dataset:
         raise InputDataError(
             f"{path} is not a Zarr chip dataset ({exc.__class__.__name__}); {MAKE_ONE}"
         ) from None
-    version = ds.attrs.get("lulcmap_dataset_version")
+    version = ds.attrs.get(VERSION_ATTR)
     if version is None:
         raise InputDataError(
             f"{path} is a Zarr store but not a lulcmap chip dataset (no "
-            f"`lulcmap_dataset_version` attribute); {MAKE_ONE}"
+            f"`{VERSION_ATTR}` attribute); {MAKE_ONE}"
         )
     if int(version) != DATASET_VERSION:
         raise InputDataError(
@@ -64,6 +58,13 @@ def open_chip_dataset(path: str | os.PathLike[str]) -> xr.Dataset:
             f"chip dataset {path} lacks {', '.join(missing)}; it is incomplete or was not made "
             f"by `lulcmap prepare`; prepare it again"
         )
+    for name in REQUIRED_VARS:
+        want, got = VARIABLES[name].dims, tuple(str(d) for d in ds[name].dims)
+        if sorted(got) != sorted(want):
+            raise InputDataError(
+                f"chip dataset {path} holds {name} on dims ({', '.join(got)}) but the format has "
+                f"({', '.join(want)}); it was not made by `lulcmap prepare`; prepare it again"
+            )
     ds.encoding["source"] = str(path)
     return ds
 
@@ -224,12 +225,17 @@ def describe(ds: xr.Dataset) -> dict[str, object]:
 
 
 __all__ = [
-    "DATASET_VERSION",
+    "MAKE_ONE",
+    "MUST_MATCH",
+    "PathOrPaths",
+    "ancillary",
     "check_classes",
     "check_fits_model",
     "dataset_classes",
     "dataset_paths",
     "describe",
+    "images",
     "open_chip_dataset",
     "open_chip_datasets",
+    "reference",
 ]

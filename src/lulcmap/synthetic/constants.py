@@ -1,4 +1,4 @@
-"""Names, units and class codes shared by the test kit."""
+"""Names, units and class codes of the synthetic world (the SIPNA legend's N2 classes)."""
 
 import numpy as np
 
@@ -21,4 +21,5 @@ ANCILLARY_UNITS = {
 )
 N_CLASSES = 10
 
-_F = np.float32
+F32 = np.float32
+"""The dtype of the world's float fields."""
