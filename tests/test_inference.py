@@ -9,14 +9,10 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from lulcmap.chips import ChipPlan
+from lulcmap.errors import ModelCardError
 from lulcmap.grid import Grid
-from lulcmap.inference import (
-    MAX_CPU_WORKERS,
-    EngineOptions,
-    cpu_workers,
-    iter_strips,
-    run_inference,
-)
+from lulcmap.inference import EngineOptions, run_inference
+from lulcmap.model.runtime import RunOptions
 from lulcmap.testing import OracleModel, class_code_scene
 
 
@@ -156,12 +152,6 @@ def test_concurrent_model_calls_give_the_same_map(workers: int) -> None:
     assert torch.get_num_threads() == threads_before  # the engine gives the threads back
 
 
-def test_cpu_workers_divide_the_cores() -> None:
-    n, threads = cpu_workers()
-    assert 1 <= n <= MAX_CPU_WORKERS and threads >= 1
-    assert cpu_workers(1)[0] == 1 and cpu_workers(1)[1] >= threads
-
-
 def test_ancillary_on_the_wrong_grid_is_an_error() -> None:
     classes = patchy_classes((448, 448))
     source = ArraySource(class_code_scene(classes), np.ones(classes.shape, bool))
@@ -193,14 +183,16 @@ def test_model_errors_reach_the_caller_and_stop_the_reader() -> None:
     assert source.rows_read.sum() < classes.shape[0]  # the reader stopped early
 
 
-def test_iter_strips_yields_every_chip_row_reading_each_row_once() -> None:
-    classes = patchy_classes((470, 130))
+def test_a_model_output_of_the_wrong_width_is_named() -> None:
+    classes = patchy_classes((448, 448))
     source = ArraySource(class_code_scene(classes), np.ones(classes.shape, bool))
-    plan = ChipPlan(source.grid, chip_size=64, stride=40)
-    strips = list(iter_strips(source, plan))
-    assert [row for row, _, _ in strips] == list(range(plan.shape[0]))
-    for row, rgb, valid in strips:
-        off = int(plan.row_offsets[row])
-        np.testing.assert_array_equal(rgb, source.rgb[:, off : off + 64])
-        assert valid.shape == (64, 130)
-    assert (source.rows_read == 1).all()
+    with pytest.raises(ModelCardError, match=r"model oracle returned .* \(4, 10\) .* 12 classes"):
+        run_inference(
+            source, ChipPlan(source.grid), np.zeros((2, 2, 0)), OracleModel(10), n_classes=12
+        )
+
+
+def test_engine_options_carry_the_run_options() -> None:
+    run = RunOptions(device="cuda", workers=None, bf16=True)
+    opts = EngineOptions.for_run(run, batch_size=7, min_valid_fraction=0.25)
+    assert (opts.batch_size, opts.min_valid_fraction, opts.run) == (7, 0.25, run)

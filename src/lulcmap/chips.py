@@ -9,7 +9,7 @@ shifted inward where it would leave the scene. Consecutive chips are at most ``s
 chip_size`` pixels apart, so every scene pixel lies in some chip.
 
 A scene smaller than one chip along an axis gets chips as long as the scene along that axis (the
-reader pads them to ``chip_size``; see :mod:`lulcmap.inference`).
+reader pads them to ``chip_size``; see :mod:`lulcmap.stream`).
 """
 
 from __future__ import annotations
@@ -112,11 +112,6 @@ class ChipPlan:
         out[..., 1] = np.minimum(y0, y1)[:, None]
         out[..., 3] = np.maximum(y0, y1)[:, None]
         return out
-
-    def strips(self) -> list[tuple[int, int]]:
-        """Distinct chip rows as ``(row_off, height)``, in order: one read per strip suffices."""
-        h = self.chip_shape[0]
-        return [(int(r), h) for r in dict.fromkeys(self.row_offsets.tolist())]
 
 
 __all__ = ["ChipPlan", "Window"]

@@ -1,5 +1,5 @@
-"""The original workflow's folder layout, by name only: :mod:`lulcmap.seed` reads it, and the
-command line's help names it without importing the reader (torch, GDAL)."""
+"""The original workflow's folder layout, by name only: :mod:`lulcmap.compat.folders` reads it,
+and the command line's help names it without importing the reader (torch, GDAL)."""
 
 from __future__ import annotations
 
