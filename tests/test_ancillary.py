@@ -18,12 +18,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 
 from lulcmap import ancillary
-from lulcmap.ancillary import (
-    ancillary_factor,
-    compute_ancillary,
-    footprint_means,
-    slope_degrees,
-)
+from lulcmap.ancillary import ancillary_factor, compute_ancillary
 from lulcmap.chips import ChipPlan
 from lulcmap.errors import (
     CoverageError,
@@ -36,6 +31,9 @@ from lulcmap.errors import (
 from lulcmap.grid import Grid
 from lulcmap.io.climate import find_climate
 from lulcmap.io.rasters import open_raster
+from lulcmap.terrain import slope_degrees
+from lulcmap.testing.strategies import windows
+from lulcmap.zonal import footprint_means
 
 UTM30 = CRS.from_epsg(32630)
 WGS84 = CRS.from_epsg(4326)
@@ -252,8 +250,7 @@ def test_summed_area_means_are_exact(data: st.DataObject) -> None:
     h, w = data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12))
     values = data.draw(arrays(np.float64, (h, w), elements=st.floats(-1e3, 1e3)))
     values[data.draw(arrays(np.bool_, (h, w)))] = np.nan
-    r0, r1 = sorted(data.draw(st.floats(0, h)) for _ in range(2))
-    c0, c1 = sorted(data.draw(st.floats(0, w)) for _ in range(2))
+    r0, c0, r1, c1 = data.draw(windows((h, w)))
     assume(r1 - r0 > 1e-3 and c1 - c0 > 1e-3)
     expected, count = brute_force(values, r0, c0, r1, c1)
     assume(count == 0 or count > 1e-3)

@@ -120,6 +120,8 @@ def test_crosswalk_file_and_unknown_names(tmp_path: Path) -> None:
     assert cw.n2_index(np.array(["a", "b"], dtype=object)).tolist() == [7, UNKNOWN]
     with pytest.raises(InputNotFoundError):
         load_crosswalk(tmp_path / "missing.yaml")
-    with pytest.raises(ConfigError, match="built in: corine, esa_worldcover, nlcd, index"):
+    with pytest.raises(
+        ConfigError, match="built in: corine, dynamicworld, esa_worldcover, nlcd, index"
+    ):
         load_crosswalk("glc2000")
     assert isinstance(load_crosswalk("nlcd_to_sipna"), Crosswalk)

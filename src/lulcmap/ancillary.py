@@ -9,13 +9,14 @@ Every source (the DEM, its slope, each climate grid) goes the same way:
    (:func:`ancillary_factor`); bilinear when the source is coarser, average when finer -- a
    finer source already in the scene's CRS is not warped: step 4 averages its own pixels;
 4. average it over every chip rectangle, exactly, with summed-area tables of value and of
-   valid count (:func:`footprint_means`); no-data is left out of the means.
+   valid count (:func:`lulcmap.zonal.footprint_means`); no-data is left out of the means.
 
-Slope is computed on the DEM window in the DEM's own CRS, in metres (:func:`slope_degrees`, so
-geographic DEMs are handled correctly), at the DEM's own resolution: the window is read in strips,
-and slope and elevation are averaged over the decimation's blocks only after slope is computed
-(slope is not linear in the DEM, so decimating first would flatten it). Both then go through
-steps 3-4 like any other source.
+Slope is computed on the DEM window in the DEM's own CRS, in metres
+(:func:`lulcmap.terrain.slope_degrees`, so geographic DEMs are handled correctly), at the DEM's own
+resolution: the window is read in strips, and slope and elevation are averaged over the
+decimation's blocks (:func:`lulcmap.zonal.block_means`) only after slope is computed (slope is
+not linear in the DEM, so decimating first would flatten it). Both then go through steps 3-4 like
+any other source.
 """
 
 from __future__ import annotations
@@ -29,12 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import pyproj
 import rasterio.io
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import CRSError
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
@@ -45,6 +44,8 @@ from lulcmap.io.climate import canonical_name
 from lulcmap.io.env import gdal_env
 from lulcmap.io.rasters import check_covers, open_raster, read_float, window_around
 from lulcmap.process import available_cores
+from lulcmap.terrain import slope_degrees
+from lulcmap.zonal import block_means, footprint_means
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ MAX_DEM_THREADS = 4
 """Threads computing DEM strips at once (at most the cores this process may use)."""
 GROUP_PIXELS = 4096
 """Side (scene pixels) of the tiles :func:`footprint_ancillary` groups scattered footprints by."""
-_WGS84 = (6378137.0, 6356752.314245179)  # semi-major, semi-minor axes (m)
 
 PathLike = str | os.PathLike[str]
 
@@ -184,59 +184,6 @@ def ancillary_factor(source_res: float, plan: ChipPlan) -> int:
     return max(k, math.ceil(max(plan.scene.shape) / MAX_GRID_SIDE))
 
 
-def slope_degrees(
-    dem: np.ndarray, transform: Affine, crs: CRS, *, nodata: np.ndarray | None = None
-) -> np.ndarray:
-    """Slope in degrees by central differences (``np.gradient``) with distances in metres.
-
-    Projected CRS: pixel sizes times the CRS's linear unit. Geographic CRS: metres per degree
-    on the CRS's ellipsoid at each row's latitude (``N cos(lat) pi/180`` east-west,
-    ``M pi/180`` north-south). ``nodata`` (True = no data) and NaN cells, and cells next to
-    them, get NaN. Computed in float32 for a float32 ``dem`` (a DEM's arrays are large; slope
-    keeps 6 digits), in float64 otherwise.
-    """
-    z = np.asarray(dem)
-    z = z if z.dtype in (np.float32, np.float64) else z.astype(np.float64)  # read only
-    if nodata is not None:
-        z = np.where(nodata, np.nan, z)
-    dx, dy = _pixel_metres(transform, crs, z.shape[0])
-    dz_dy = _diff(z, axis=0)
-    dz_dy /= dy[:, None]
-    dz_dx = _diff(z, axis=1)
-    dz_dx /= dx[:, None]
-    # In place (a DEM's arrays are large); no overflow to guard against, unlike np.hypot.
-    dz_dx *= dz_dx
-    dz_dy *= dz_dy
-    dz_dx += dz_dy
-    slope = np.sqrt(dz_dx, out=dz_dx)
-    np.arctan(slope, out=slope)
-    np.degrees(slope, out=slope)
-    np.copyto(slope, np.nan, where=np.isnan(z))
-    return slope
-
-
-def footprint_means(data: np.ndarray, grid: Grid, footprints: np.ndarray) -> np.ndarray:
-    """Exact mean of ``data`` (pixels constant, NaN = no data) over each footprint.
-
-    ``footprints`` has shape ``(..., 4)``: bounds ``(left, bottom, right, top)`` in ``grid``'s
-    CRS, edges anywhere (fractional pixels). The integral of a piecewise-constant raster over
-    ``[0, r] x [0, c]`` is the bilinear interpolation of its summed-area table, so each mean
-    is ``sum(value) / sum(valid area)`` from two tables. NaN where a footprint has no data.
-    """
-    r0, c0, r1, c1 = _pixel_rects(grid, footprints)
-    valid = ~np.isnan(data)
-    if valid.all():  # the valid area is the rectangle's: one table instead of two
-        offset = float(np.mean(data))  # keeps the sums small
-        total = _rect_sums(_summed_area(data - offset), r0, c0, r1, c1)
-        count = (r1 - r0) * (c1 - c0)
-    else:
-        offset = float(np.mean(data[valid])) if valid.any() else 0.0
-        total = _rect_sums(_summed_area(np.where(valid, data - offset, 0.0)), r0, c0, r1, c1)
-        count = _rect_sums(_summed_area(valid.astype(np.float64)), r0, c0, r1, c1)
-    ok = count > 1e-6
-    return np.where(ok, offset + total / np.where(ok, count, 1.0), np.nan)
-
-
 def warp(raster: Raster, grid: Grid, *, resampling: Resampling) -> np.ndarray:
     """``raster`` resampled onto ``grid`` (float64, NaN = no data)."""
     out = np.full(grid.shape, np.nan)
@@ -307,8 +254,8 @@ def _dem_and_slope(
         s = slope_degrees(z, transform, ds.crs)
         inner = slice(above, above + bottom - top)
         out = slice(top // sy, math.ceil(bottom / sy))
-        elevation[out] = _block_means(z[inner], sy, sx)
-        slope[out] = _block_means(s[inner], sy, sx)
+        elevation[out] = block_means(z[inner], sy, sx)
+        slope[out] = block_means(s[inner], sy, sx)
 
     tops = range(0, w.height, rows)
     with ThreadPoolExecutor(min(len(tops), MAX_DEM_THREADS, available_cores())) as pool:
@@ -388,101 +335,6 @@ def _res_in(ds: rasterio.io.DatasetReader, window: Window, crs: CRS) -> tuple[fl
     return (right - left) / window.width, (top - bottom) / window.height
 
 
-# -- numerics -----------------------------------------------------------------------------------
-def _diff(z: np.ndarray, axis: int) -> np.ndarray:
-    """Per-pixel derivative along ``axis``; zero when the axis has a single pixel."""
-    return np.gradient(z, axis=axis) if z.shape[axis] > 1 else np.zeros_like(z)
-
-
-def _block_means(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
-    """Mean of the non-NaN pixels of each ``sy`` x ``sx`` block, float64 (the last blocks may be
-    partial); NaN where a block has none."""
-    h, w = a.shape
-    rows, cols = math.ceil(h / sy), math.ceil(w / sx)
-    if (h, w) != (rows * sy, cols * sx):
-        padded = np.full((rows * sy, cols * sx), np.nan, a.dtype)
-        padded[:h, :w] = a
-        a = padded
-    nan = np.isnan(a)
-    if not nan.any():
-        return _block_sums(a, sy, sx) / (sy * sx)
-    count = _block_sums(~nan, sy, sx)
-    total = _block_sums(np.where(nan, 0, a), sy, sx)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def _block_sums(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
-    """Sums (float64) over ``sy`` x ``sx`` blocks of ``a``, whose shape is a multiple of them:
-    ``sy + sx`` strided additions, faster than summing a 4-d reshape."""
-    rows = a[0::sy].astype(np.float64)
-    for i in range(1, sy):
-        rows += a[i::sy]
-    out = rows[:, 0::sx].copy()
-    for j in range(1, sx):
-        out += rows[:, j::sx]
-    return out
-
-
-def _ellipsoid(crs: CRS) -> tuple[float, float]:
-    """Semi-major axis and squared eccentricity of the CRS's ellipsoid (WGS84 if unknown)."""
-    ellipsoid = pyproj.CRS.from_user_input(crs.to_wkt()).ellipsoid
-    a, b = (ellipsoid.semi_major_metre, ellipsoid.semi_minor_metre) if ellipsoid else _WGS84
-    return a, 1.0 - (b / a) ** 2
-
-
-def _pixel_metres(transform: Affine, crs: CRS, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel width and height in metres for each row, shape ``(rows,)`` each."""
-    if crs.is_geographic:
-        lat = np.radians(transform.f + (np.arange(rows) + 0.5) * transform.e)
-        a, e2 = _ellipsoid(crs)
-        w = 1.0 - e2 * np.sin(lat) ** 2
-        n, m = a / np.sqrt(w), a * (1.0 - e2) / w**1.5
-        return n * np.cos(lat) * np.radians(abs(transform.a)), m * np.radians(abs(transform.e))
-    try:
-        unit = float(crs.linear_units_factor[1])
-    except CRSError:  # a CRS without a linear unit: take the coordinates as metres
-        unit = 1.0
-    return np.full(rows, abs(transform.a) * unit), np.full(rows, abs(transform.e) * unit)
-
-
-def _pixel_rects(grid: Grid, footprints: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Fractional pixel rectangles ``(r0, c0, r1, c1)`` of bounds, clipped to the grid."""
-    inv = ~grid.transform
-    ca, ra = inv @ (footprints[..., 0], footprints[..., 3])
-    cb, rb = inv @ (footprints[..., 2], footprints[..., 1])
-    h, w = grid.shape
-    return (
-        np.clip(np.minimum(ra, rb), 0, h), np.clip(np.minimum(ca, cb), 0, w),
-        np.clip(np.maximum(ra, rb), 0, h), np.clip(np.maximum(ca, cb), 0, w),
-    )  # fmt: skip
-
-
-def _summed_area(a: np.ndarray) -> np.ndarray:
-    """Summed-area table with a zero first row and column: ``S[i, j] = a[:i, :j].sum()``."""
-    table = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
-    np.cumsum(np.cumsum(a, axis=0), axis=1, out=table[1:, 1:])
-    return table
-
-
-def _integral(table: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Integral over ``[0, r] x [0, c]``: bilinear interpolation of the summed-area table."""
-    i = np.clip(np.floor(r).astype(np.intp), 0, table.shape[0] - 2)
-    j = np.clip(np.floor(c).astype(np.intp), 0, table.shape[1] - 2)
-    fr, fc = r - i, c - j
-    top = table[i, j] * (1 - fc) + table[i, j + 1] * fc
-    bottom = table[i + 1, j] * (1 - fc) + table[i + 1, j + 1] * fc
-    return top * (1 - fr) + bottom * fr
-
-
-def _rect_sums(table: np.ndarray, r0: np.ndarray, c0: np.ndarray, r1: np.ndarray,
-               c1: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Integral of the tabled raster over each rectangle ``[r0, r1] x [c0, c1]``."""
-    return (
-        _integral(table, r1, c1) - _integral(table, r0, c1)
-        - _integral(table, r1, c0) + _integral(table, r0, c0)
-    )  # fmt: skip
-
-
 __all__ = [
     "DEM_VARIABLES",
     "ELEVATION",
@@ -493,7 +345,5 @@ __all__ = [
     "ancillary_factor",
     "compute_ancillary",
     "footprint_ancillary",
-    "footprint_means",
-    "slope_degrees",
     "warp",
 ]

@@ -24,9 +24,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lulcmap.errors import ConfigError, InputNotFoundError
+from lulcmap.errors import ConfigError, InputDataError, InputNotFoundError
 
 LEVELS = ("N1", "N2")
+
+
+def derived_levels(level: str) -> tuple[str, ...]:
+    """The levels values of ``level`` give: N1 and N2 from N2 (N1 is the legend's sum of N2),
+    N1 alone from N1."""
+    if level not in LEVELS:
+        raise ConfigError(f"level must be one of {LEVELS}, got {level!r}")
+    return LEVELS if level == "N2" else ("N1",)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,27 @@ class Legend:
         out = np.zeros((len(self.n1), *moved.shape[1:]), dtype=moved.dtype)
         np.add.at(out, self.n2_to_n1, moved)
         return np.moveaxis(out, 0, axis)
+
+    def levels_from(
+        self, values: np.ndarray, level: str, *, axis: int = 0
+    ) -> dict[str, np.ndarray]:
+        """Values of every level that ``level`` gives (:func:`derived_levels`), in level order.
+
+        ``values`` are fractions or percents of the classes of ``level`` along ``axis``; from N2
+        the N1 values are their :meth:`aggregate`, the one place N1 is derived from N2.
+
+        Raises:
+            InputDataError: ``values`` do not hold one entry per class of ``level``.
+        """
+        n = len(self.classes(level))
+        if values.shape[axis] != n:
+            raise InputDataError(
+                f"expected {level} fractions of {n} classes (legend {self.id!r}), "
+                f"got {values.shape[axis]}"
+            )
+        if level == "N1":
+            return {"N1": values}
+        return {"N1": self.aggregate(values, axis=axis), "N2": values}
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -326,6 +355,7 @@ __all__ = [
     "Legend",
     "LegendClass",
     "builtin_crosswalks",
+    "derived_levels",
     "load_crosswalk",
     "load_legend",
     "normalise_code",

@@ -11,6 +11,7 @@ from lulcmap.io.climate import (
     CLIMATE_VARIABLES,
     SYNONYMS,
     canonical_name,
+    climate_rasters,
     find_climate,
     parse_climate_var,
 )
@@ -116,6 +117,38 @@ def test_two_files_for_one_variable(tmp_path: Path) -> None:
         find_climate(folder, ["temp_max"])
     # an override settles it
     assert find_climate(folder, ["temp_max"], overrides={"tx": folder / "tmax.tif"})
+
+
+def test_climate_rasters_lists_every_variable_in_order(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, "zeta.tif", "tmin.tif", "aridity.vrt", "PET.tif", "x.txt")
+    extra = tmp_path / "t.tif"
+    extra.touch()
+    found = climate_rasters(folder, {"tas": extra, "tmin": extra})
+    assert found == {
+        "evapotranspiration": folder / "PET.tif",
+        "temp_ave": extra,
+        "temp_min": extra,  # an override wins over the folder
+        "aridity": folder / "aridity.vrt",
+        "zeta": folder / "zeta.tif",
+    }
+    assert list(found) == ["evapotranspiration", "temp_ave", "temp_min", "aridity", "zeta"]
+    assert climate_rasters(None, {}) == {}
+
+
+def test_climate_rasters_refuses_two_files_for_any_variable(tmp_path: Path) -> None:
+    """The folder as a whole is checked (prepare records every variable), with the message
+    :func:`find_climate` gives for a needed one."""
+    folder = folder_with(tmp_path, "aridity.tif", "Aridity.vrt", "tmax.tif")
+    with pytest.raises(InputDataError, match=r"2 files for aridity \(Aridity.vrt, aridity.tif\)"):
+        climate_rasters(folder, {})
+    assert find_climate(folder, ["temp_max"]) == {"temp_max": folder / "tmax.tif"}
+
+
+def test_climate_rasters_checks_folder_and_overrides(tmp_path: Path) -> None:
+    with pytest.raises(InputNotFoundError, match=r"climate folder .* does not exist"):
+        climate_rasters(tmp_path / "nope", {})
+    with pytest.raises(InputNotFoundError, match=r"climate grid temp_ave .* does not exist"):
+        climate_rasters(None, {"tmean": tmp_path / "no.tif"})
 
 
 def test_parse_climate_var() -> None:

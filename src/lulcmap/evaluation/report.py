@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lulcmap import __version__
 from lulcmap.errors import MissingDependencyError
 from lulcmap.evaluation.metrics import LevelMetrics
 from lulcmap.io.writers import atomic_outputs
+from lulcmap.version import __version__
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from lulcmap.evaluation.runner import EvaluationResult
+    from lulcmap.evaluation.result import EvaluationResult
 
 PAPER = {
     "N1": {"mae": 6.15, "rmse": 11.65, "rrmse": 40.34, "cc": 0.8723, "f1": 0.8241},

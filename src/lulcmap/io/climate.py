@@ -57,7 +57,7 @@ def canonical_name(name: str) -> str:
     return _LOOKUP.get(key, key)
 
 
-def _variable_of(stem: str) -> str:
+def variable_of(stem: str) -> str:
     """The variable a file stem stands for (WorldClim prefixes stripped)."""
     key = canonical_name(stem)
     match = _WORLDCLIM.match(key)
@@ -83,15 +83,22 @@ def _rasters_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in RASTER_EXTENSIONS)
 
 
-def _pick(variable: str, files: list[Path]) -> Path | None:
-    hits = [p for p in files if _variable_of(p.stem) == variable]
-    if len(hits) > 1:
-        names = ", ".join(p.name for p in hits)
-        raise InputDataError(
-            f"climate folder {hits[0].parent} has {len(hits)} files for {variable} ({names}); "
-            f"keep one, or choose one with --climate-var {variable}=PATH"
-        )
-    return hits[0] if hits else None
+def _by_variable(files: list[Path], wanted: Sequence[str] | None) -> dict[str, Path]:
+    """The file of each variable among ``files`` (of ``wanted`` only, unless None)."""
+    hits: dict[str, list[Path]] = {}
+    for path in files:
+        name = variable_of(path.stem)
+        if wanted is None or name in wanted:
+            hits.setdefault(name, []).append(path)
+    for name in [*(wanted or []), *hits]:
+        paths = hits.get(name, [])
+        if len(paths) > 1:
+            raise InputDataError(
+                f"climate folder {paths[0].parent} has {len(paths)} files for {name} "
+                f"({', '.join(p.name for p in paths)}); keep one, or choose one with "
+                f"--climate-var {name}=PATH"
+            )
+    return {name: paths[0] for name, paths in hits.items()}
 
 
 def _given(overrides: Mapping[str, Path]) -> dict[str, Path]:
@@ -102,6 +109,21 @@ def _given(overrides: Mapping[str, Path]) -> dict[str, Path]:
                 f"climate grid {name} {path} does not exist; check the --climate-var path"
             )
     return given
+
+
+def climate_rasters(folder: Path | None, overrides: Mapping[str, Path]) -> dict[str, Path]:
+    """Every climate raster on offer, keyed by variable: each raster of ``folder`` that names a
+    variable, then ``overrides`` (``--climate-var NAME=PATH``), which win. Canonical variables
+    come first, in :data:`CLIMATE_VARIABLES` order, then the others sorted by name.
+
+    Raises:
+        InputNotFoundError: the folder or an override path does not exist.
+        InputDataError: the folder holds two files for one variable.
+    """
+    files = _rasters_in(Path(folder)) if folder is not None else []
+    found = {**_by_variable(files, None), **_given(overrides)}
+    extra = sorted(set(found) - {*CLIMATE_VARIABLES})
+    return {n: found[n] for n in [*(n for n in CLIMATE_VARIABLES if n in found), *extra]}
 
 
 def check_climate_paths(folder: Path | None, overrides: Mapping[str, Path]) -> None:
@@ -136,15 +158,15 @@ def find_climate(
             f"given; pass --climate FOLDER (one raster per variable) or --climate-var NAME=PATH"
         )
     files = _rasters_in(Path(folder)) if rest and folder is not None else []
-    found = {n: _pick(n, files) for n in rest}
-    missing = [n for n, p in found.items() if p is None]
+    found = _by_variable(files, rest)
+    missing = [n for n in rest if n not in found]
     if missing:
         stems = ", ".join(p.stem for p in files) or "no rasters"
         raise MissingVariableError(
             f"climate folder {folder} lacks {', '.join(missing)}: the model needs "
             f"{', '.join(wanted)}; found {stems}; {_FIX}"
         )
-    resolved = {**given, **{n: p for n, p in found.items() if p is not None}}
+    resolved = {**given, **found}
     return {n: resolved[n] for n in wanted}
 
 
@@ -154,6 +176,8 @@ __all__ = [
     "SYNONYMS",
     "canonical_name",
     "check_climate_paths",
+    "climate_rasters",
     "find_climate",
     "parse_climate_var",
+    "variable_of",
 ]

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from lulcmap.errors import InputNotFoundError, ModelCardError, WeightsHashError
-from lulcmap.legend import LEVELS, Legend, load_legend
+from lulcmap.legend import LEVELS, Legend, derived_levels, load_legend
 
 ONNX_DOC = "docs/onnx.md"
 """Where converting a published model to ONNX and writing its card is explained."""
@@ -211,7 +211,12 @@ class ModelCard(_Strict):
     @property
     def map_levels(self) -> tuple[str, ...]:
         """Levels a prediction holds: N1 and N2 for an N2 model (N1 = legend sum), else N1."""
-        return LEVELS if self.output_level == "N2" else ("N1",)
+        return derived_levels(self.output_level)
+
+    @property
+    def n_classes(self) -> int:
+        """Classes of the model's output: those of :attr:`output_level` in the card's legend."""
+        return len(self.get_legend().classes(self.output_level))
 
     @property
     def ancillary_names(self) -> list[str]:

@@ -26,7 +26,7 @@ from rasterio.warp import transform_bounds
 from lulcmap.errors import ConfigError, InputDataError, InputNotFoundError, MissingCRSError
 from lulcmap.grid import Bounds, Grid
 from lulcmap.legend import UNKNOWN, Crosswalk, normalise_code
-from lulcmap.training.reference import (
+from lulcmap.training.fractions import (
     NODATA_INDEX,
     fmt_bounds,
     no_overlap_error,
