@@ -28,11 +28,13 @@ from _inputs import BAND_NAMES, build_inputs
 
 from lulcmap.ancillary import compute_ancillary
 from lulcmap.chips import ChipPlan
-from lulcmap.inference import cpu_workers, iter_strips, tune_malloc
+from lulcmap.commands.predict import predict
 from lulcmap.io.climate import find_climate
 from lulcmap.io.scene import Scene, open_scene
 from lulcmap.model.registry import load_model, resolve_card
-from lulcmap.pipeline import predict
+from lulcmap.model.runtime import cpu_workers
+from lulcmap.process import tune_malloc
+from lulcmap.stream import chip_rows
 
 RGB_BANDS = ",".join(BAND_NAMES)
 Args = dict[str, Any]
@@ -105,7 +107,7 @@ def step_read(a: Args) -> dict[str, object]:
     """Every strip the engine reads, through ``Scene.read_strip``, with nothing after it."""
     with _Clock() as clock:
         scene, plan, _ = _scene(a)
-        for _ in iter_strips(scene, plan):
+        for _ in chip_rows(scene, plan):
             pass
     return _result(clock, plan.n_cells, plan.n_cells, cache_mb=scene.cache_bytes / 2**20)
 
@@ -269,7 +271,7 @@ def step_naive(a: Args) -> dict[str, object]:
     cells = [(r, c) for r in range(r0, r0 + k) for c in range(cols)]
     h, w = plan.chip_shape
     k_255 = 255.0 / card.input.radiometry.reflectance_max
-    out = np.empty((len(cells), len(card.get_legend().n2)), np.float32)
+    out = np.empty((len(cells), card.n_classes), np.float32)
     with rasterio.open(paths["scene"]) as src:
         model(torch.zeros((1, 3, h, w), dtype=torch.uint8), torch.from_numpy(anc[0, :1]))
         with _Clock() as clock:
@@ -342,7 +344,7 @@ def step_xbatcher(a: Args) -> dict[str, object]:
         multiprocessing_context="spawn" if workers else None,  # forked GDAL handles corrupt reads
     )
     cells = [(i // per_row, i % per_row) for i in index]
-    out = np.empty((len(cells), len(card.get_legend().n2)), np.float32)
+    out = np.empty((len(cells), card.n_classes), np.float32)
     done, clock = 0, _Clock()
     for imgs in loader:
         if done == 0:  # the clock starts with the first batch: worker start-up is not counted

@@ -10,8 +10,8 @@ medians (wall, CPU) for:
   that runs a model pays);
 * ``lulcmap --help``, an option error (``--stride 0``) and a missing scene, both found before any
   heavy import, and a scene that is no raster (found when it is opened, after the imports);
-* the modules ``lulcmap predict`` imports (``lulcmap.pipeline``), imported as they are by a plain
-  ``import`` and inside ``lulcmap.process.importing()`` (collector paused by threshold, then
+* the modules ``lulcmap predict`` imports (``lulcmap.commands.predict``), imported as they are by
+  a plain ``import`` and inside ``lulcmap.process.importing()`` (collector paused by threshold, then
   ``gc.freeze()``), with the import time each child measures and the rest of its wall time
   (interpreter start and exit).
 """
@@ -30,12 +30,12 @@ from bench_tile import quiet_run
 PY = sys.executable
 CLI = [PY, "-m", "lulcmap.cli.main"]
 _TIMED = "import time\nstart = time.perf_counter()\n{body}\nprint(time.perf_counter() - start)\n"
-PLAIN = "import lulcmap.cli.main, lulcmap.pipeline"
+PLAIN = "import lulcmap.cli.main, lulcmap.commands.predict"
 PAUSED = (
     "import lulcmap.cli.main\n"
     "from lulcmap.process import importing\n"
     "with importing():\n"
-    "    import lulcmap.pipeline"
+    "    import lulcmap.commands.predict"
 )
 OPTION_ERROR = ["predict", "s.tif", "-o", "o", "--stride", "0"]
 MISSING_SCENE = ["predict", "missing.tif", "-o", "o"]

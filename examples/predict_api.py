@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import lulcmap
-from lulcmap.config import DemoConfig
-from lulcmap.demo import generate_inputs
+from lulcmap.commands import COMMANDS
+from lulcmap.config import TruthConfig, WorldConfig
 
 
 def main(argv: list[str]) -> None:
@@ -22,14 +22,16 @@ def main(argv: list[str]) -> None:
     else:
         out = Path("example-out")
         inputs = out / "inputs"
-        if not inputs.exists():
-            generate_inputs(
-                inputs,
-                DemoConfig(seed=42, size=1344),
-                legend=lulcmap.load_legend(),
-                chip_size=224,
-                stride=224,
+        if not inputs.exists():  # the demo's world (pipelines/demo.yaml), smaller
+            world = WorldConfig(
+                seed=42,
+                size=1344,
+                origin="default",
+                reference=False,
+                truth=TruthConfig(),
+                out=inputs,
             )
+            COMMANDS["world"].run(world, None)
         scene, dem, climate = inputs / "scene.tif", inputs / "dem.tif", inputs / "climate"
 
     ds = lulcmap.predict(scene, dem=dem, climate=climate, stride=112, device="auto")

@@ -173,7 +173,9 @@ def test_unknown_model_name(small_world: dict[str, Path], tmp_path: Path) -> Non
 
 def test_run_config_rejects_unknown_keys(tmp_path: Path) -> None:
     cfg = tmp_path / "run.yaml"
-    cfg.write_text("predict:\n  scene: s.tif\n  out: o\n  strid: 112\n")
+    cfg.write_text(
+        "out: o\nsteps:\n  - predict:\n      scene: s.tif\n      out: o\n      strid: 112\n"
+    )
     code, output = invoke("run", cfg)
     assert code == 2 and "strid" in output and "unknown key" in output
 
@@ -209,11 +211,13 @@ def test_real_process_prints_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
-def test_cuda_asked_for_without_cuda(small_world: dict[str, Path], tmp_path: Path) -> None:
+def test_cuda_asked_for_without_cuda(
+    small_world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs on machines with CUDA too: torch is told it has none."""
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA; the error path is for machines without it")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out = tmp_path / "out"
     assert_clean_failure(*invoke(*base_args(small_world, out), "--device", "cuda"), out, "CUDA")
 

@@ -12,12 +12,14 @@ import pytest
 import yaml
 from PIL import Image
 
+from lulcmap.compat.chips import output_name
+from lulcmap.compat.folders import ANCILLARY_COLUMNS
+from lulcmap.compat.layout import ANCILLARY_CSV, IMAGES_FOLDER
 from lulcmap.legend import load_legend
 from lulcmap.model.registry import models_dir
-from lulcmap.seed import ANCILLARY_CSV, IMAGES_FOLDER, SEED_COLUMNS, output_name
 from lulcmap.testing import synthetic_world
+from lulcmap.testing.chipfolders import plane, plane_raster, write_chip_folder
 from lulcmap.testing.cli import assert_clean_failure, invoke
-from test_seed import plane, plane_raster, write_chip_folder  # pytest puts tests/ on sys.path
 
 LEVELS = ("N1", "N2")
 
@@ -167,7 +169,7 @@ def test_level_the_model_cannot_give(seed_folder: Path, tmp_path: Path) -> None:
 def plane_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("plane")
     paths = {"dem": plane_raster(root / "dem.tif", 0.0005)}
-    for name in SEED_COLUMNS[:5]:
+    for name in ANCILLARY_COLUMNS[:5]:
         paths[name] = plane_raster(root / "clim" / f"{name}.tif", 0.01)
     paths["climate"] = root / "clim"
     images = root / "in" / IMAGES_FOLDER
@@ -186,11 +188,11 @@ def test_ancillary_with_a_climate_folder(plane_inputs: dict[str, Path], tmp_path
     )  # fmt: skip
     assert code == 0, output
     text = out.read_text()
-    assert text.splitlines()[0] == "filename," + ",".join(SEED_COLUMNS)
+    assert text.splitlines()[0] == "filename," + ",".join(ANCILLARY_COLUMNS)
     assert text.splitlines()[1].startswith('"a__(+38.300000,-5.300000).jpg",')
     table = pd.read_csv(out)
     expected = plane([38.3, 38.2], [-5.3, -5.1])
-    for col in [*SEED_COLUMNS[:5], "elevation"]:
+    for col in [*ANCILLARY_COLUMNS[:5], "elevation"]:
         np.testing.assert_allclose(table[col], expected, atol=0.5)
 
 

@@ -10,8 +10,13 @@ import pytest
 import yaml
 import zarr
 
-from lulcmap.evaluation.testing import block_bounds, make_chip_dataset
 from lulcmap.model.registry import models_dir
+from lulcmap.testing.chipdata import (
+    block_bounds,
+    make_chip_dataset,
+    random_fractions,
+    write_chip_dataset,
+)
 from lulcmap.testing.cli import assert_clean_failure
 from lulcmap.testing.cli import invoke as run_cli
 
@@ -26,10 +31,9 @@ def invoke(*args: object) -> tuple[int, str]:
 def write_dataset(path: Path, *, n2: np.ndarray | None = None, **kwargs: object) -> Path:
     """Six 224-px chips (the demo model's size) in blocks 0 and 1."""
     if n2 is None:
-        n2 = np.random.default_rng(0).dirichlet(np.full(10, 0.5), size=len(BLOCKS))
+        n2 = random_fractions(len(BLOCKS))
     ds = make_chip_dataset(n2, blocks=BLOCKS, chip_size=224, **kwargs)  # type: ignore[arg-type]
-    ds.to_zarr(path, zarr_format=2, consolidated=True)  # as prepare writes it
-    return path
+    return write_chip_dataset(ds, path)
 
 
 @pytest.fixture(scope="module")

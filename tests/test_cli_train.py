@@ -10,17 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from lulcmap.evaluation.testing import make_chip_dataset
+from lulcmap.testing.chipdata import make_chip_dataset, random_fractions, write_chip_dataset
 from lulcmap.testing.cli import assert_clean_failure, invoke
 
 FAST = ["--epochs", "2", "--batch-size", "8", "--widths", "8,8,16,16", "--device", "cpu"]
 
 
 def write_dataset(path: Path, blocks: list[int]) -> Path:
-    n2 = np.random.default_rng(0).dirichlet(np.full(10, 0.5), size=len(blocks))
-    ds = make_chip_dataset(n2, blocks=blocks, chip_size=32)
-    ds.to_zarr(path, zarr_format=2, consolidated=True)
-    return path
+    ds = make_chip_dataset(random_fractions(len(blocks)), blocks=blocks, chip_size=32)
+    return write_chip_dataset(ds, path)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +119,7 @@ def test_too_few_blocks(tmp_path: Path) -> None:
         (["--test-blocks", "9"], "--test-blocks 9 hold no usable chip"),
         (["--ancillary", "prec_jan"], "lacks prec_jan"),
         (["--widths", "8,8"], "--widths expects 4 positive integers"),
-        (["--test-fraction", "1.5"], "test_fraction"),
+        (["--test-fraction", "1.5"], "--test-fraction"),
         (["--device", "tpu"], "device"),
     ],
 )

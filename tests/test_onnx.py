@@ -22,13 +22,13 @@ from torch import nn
 from typer.testing import CliRunner
 
 from lulcmap.cli.main import app
+from lulcmap.commands.predict import predict
 from lulcmap.errors import InputNotFoundError, LulcmapError, ModelCardError, WeightsHashError
 from lulcmap.legend import load_legend
 from lulcmap.model.card import read_card, sha256_file, write_card
 from lulcmap.model.network import LulcNet
 from lulcmap.model.onnx import OnnxModel
 from lulcmap.model.registry import load_model, models_dir
-from lulcmap.pipeline import predict
 from lulcmap.testing import ANCILLARY_NAMES, ANCILLARY_UNITS
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")
@@ -522,15 +522,15 @@ def test_onnx_models_run_one_call_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """onnxruntime spreads each call over all cores: the engine must not run two at once."""
-    from lulcmap import pipeline
+    from lulcmap.commands import predict as predict_module
 
     seen = []
-    real = pipeline.run_inference
+    real = predict_module.run_inference
 
     def spy(*args: object, options: object, **kwargs: object) -> object:
         seen.append(options)
         return real(*args, options=options, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "run_inference", spy)
+    monkeypatch.setattr(predict_module, "run_inference", spy)
     predict(small_world["scene"], model=models("N2")[1], **world_inputs(small_world))
     assert [(o.workers, o.device, o.bf16) for o in seen] == [(1, "cpu", False)]

@@ -19,13 +19,14 @@ from typer.testing import CliRunner
 from lulcmap.ancillary import compute_ancillary
 from lulcmap.chips import ChipPlan
 from lulcmap.cli.main import app
+from lulcmap.config import PrepareConfig
 from lulcmap.errors import ConfigError, CoverageError, InputDataError
 from lulcmap.io.climate import CLIMATE_VARIABLES
 from lulcmap.io.scene import open_scene
 from lulcmap.model.card import Radiometry
-from lulcmap.testing import make_grid, synthetic_world, write_raster, write_world
-from lulcmap.training import PrepareConfig, prepare_dataset, resampled_scene_path
+from lulcmap.testing import make_grid, write_raster
 from lulcmap.training.coverage import boundary_pixels, polygon_coverage, rectangle_coverage
+from lulcmap.training.prepare import prepare_dataset
 
 CRS = "EPSG:32630"
 X0, Y0 = 300_000.0, 4_200_000.0
@@ -250,14 +251,8 @@ def test_polygon_fractions_equal_rectangle_areas(tmp_path: Path, suffix: str, cr
 
 
 # -- the dataset: format, images as predict feeds them, exact truth, blocks ------------------------
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, dict[str, Path]]:
-    w = synthetic_world((448, 672), seed=7)
-    return w, write_world(w, tmp_path_factory.mktemp("prep_world"), reference=True)
-
-
-def test_dataset_format_images_truth_and_blocks(world: tuple, tmp_path: Path) -> None:
-    w, p = world
+def test_dataset_format_images_truth_and_blocks(small_world_data: tuple, tmp_path: Path) -> None:
+    w, p = small_world_data  # the 448 x 672 px world of seed 7 (conftest)
     cfg = PrepareConfig(
         scenes=(p["scene"],),
         reference=p["reference"],
@@ -340,9 +335,9 @@ def test_dataset_format_images_truth_and_blocks(world: tuple, tmp_path: Path) ->
     check_sums(ds)
 
 
-def test_pixel_size_resampled_on_read(world: tuple, tmp_path: Path) -> None:
+def test_pixel_size_resampled_on_read(small_world_data: tuple, tmp_path: Path) -> None:
     """10 m scene read at 20 m: chips cover 448 px of the 10 m reference, exactly."""
-    w, p = world
+    w, p = small_world_data  # the 448 x 672 px world of seed 7 (conftest)
     cfg = PrepareConfig(
         scenes=(p["scene"],),
         reference=p["reference"],
@@ -356,20 +351,6 @@ def test_pixel_size_resampled_on_read(world: tuple, tmp_path: Path) -> None:
     assert ds.attrs["scenes"][0]["shape"] == [224, 336] and ds.sizes["variable"] == 0
     windows = np.array([(0, 0, 448, 448), (0, 224, 448, 448)])
     np.testing.assert_allclose(ds["n2_area"].values, w.window_fractions(windows), atol=1e-6)
-
-
-def test_resampled_vrt_is_bilinear_on_a_ramp(tmp_path: Path) -> None:
-    grid = make_grid((12, 20), pixel_size=30.0, crs=CRS)
-    ramp = np.broadcast_to(np.arange(20, dtype=np.float32), (3, 12, 20))
-    src = write_raster(tmp_path / "ramp.tif", ramp, crs=CRS, transform=grid.transform)
-    path, target = resampled_scene_path(str(src), grid, 10.0, tmp_path)
-    with rasterio.open(path) as vrt:
-        assert (vrt.width, vrt.height, vrt.transform.a) == (60, 36, 10.0)
-        band = vrt.read(1)
-    j = np.arange(60)
-    inner = slice(3, 57)  # away from the edges, bilinear interpolation of a ramp is exact
-    np.testing.assert_allclose(band[18, inner], ((j + 0.5) / 3 - 0.5)[inner], atol=1e-5)
-    assert target.shape == (36, 60)
 
 
 def test_two_scenes_one_dataset(tmp_path: Path) -> None:
@@ -400,14 +381,14 @@ def test_two_scenes_one_dataset(tmp_path: Path) -> None:
 
 
 def test_scene_smaller_than_a_chip_is_mirrored_as_predict_does(tmp_path: Path) -> None:
-    from lulcmap.inference import _pad_chip
+    from lulcmap.stream import pad_chips
 
     scene = scene_file(tmp_path, shape=(20, 40))
     _, ds = prepare(tmp_path, scene, aligned_reference(tmp_path, np.full((20, 40), 1)))
     assert ds["col_off"].values.tolist() == [0, 8] and ds["image"].shape == (2, 3, 32, 32)
     rgb, _ = open_scene(scene, radiometry=Radiometry()).read_strip(0, 20)
     for k, c in enumerate([0, 8]):
-        expected = _pad_chip(rgb[None, :, :, c : c + 32], 32)[0]
+        expected = pad_chips(rgb[None, :, :, c : c + 32], 32)[0]
         np.testing.assert_array_equal(ds["image"].values[k], expected)
     assert ds["top"].values[0] - ds["bottom"].values[0] == 200.0  # the real pixels only
 
@@ -416,7 +397,7 @@ def test_chips_appended_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """6 chips written 4 + 2 (as 256 + ... in a big dataset): the same data and attributes."""
     ref = aligned_reference(tmp_path, np.arange(96)[None, :] % 2 + np.ones((64, 1)))
     _, whole = prepare(tmp_path, scene_file(tmp_path), ref)
-    monkeypatch.setattr("lulcmap.training.dataset.CHUNK_CHIPS", 4)
+    monkeypatch.setattr("lulcmap.chipdata.writer.CHUNK_CHIPS", 4)
     _, parts = prepare(tmp_path, scene_file(tmp_path), ref, overwrite=True)
     assert parts["image"].encoding["chunks"][0] == 4 and parts.sizes["chip"] == 6
     xr.testing.assert_identical(whole.drop_encoding(), parts.drop_encoding())

@@ -77,7 +77,7 @@ def test_import_lulcmap_is_light_and_its_names_resolve(tmp_path: Path) -> None:
         "light = 'torch' not in sys.modules and 'rasterio' not in sys.modules\n"
         "print(light, lulcmap.predict.__module__, 'write_outputs' in dir(lulcmap))"
     )
-    assert _run(code, tmp_path) == "True lulcmap.pipeline True"
+    assert _run(code, tmp_path) == "True lulcmap.commands.predict True"
 
 
 def test_help_and_option_errors_come_before_the_heavy_imports(tmp_path: Path) -> None:

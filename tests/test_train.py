@@ -11,15 +11,16 @@ import pytest
 import torch
 import xarray as xr
 
+from lulcmap.config import PrepareConfig
 from lulcmap.errors import ConfigError, InputDataError
-from lulcmap.evaluation.testing import make_chip_dataset
 from lulcmap.model.card import read_card
 from lulcmap.model.registry import load_model
 from lulcmap.testing import OracleModel, class_code_scene, synthetic_world, write_world
-from lulcmap.training import PrepareConfig, prepare_dataset
+from lulcmap.testing.chipdata import make_chip_dataset, write_chip_dataset
 from lulcmap.training.augment import N_TRANSFORMS, dihedral, dihedral_each, random_dihedral
 from lulcmap.training.loop import ChipArrays, LossSpec, evaluate_loss
 from lulcmap.training.outputs import run_train
+from lulcmap.training.prepare import prepare_dataset
 from lulcmap.training.split import choose_blocks, footprints, overlapping, split_chips
 from lulcmap.training.train import TrainOptions, train_model
 
@@ -287,8 +288,7 @@ def test_zion_scene_script_stacks_bands_inside_the_dem(data_dir: Path, tmp_path:
 def _store(ds: xr.Dataset, path: Path) -> Path:
     ds.attrs["scenes"] = [{"path": path.name}]
     ds["scene_index"] = ("chip", np.zeros(ds.sizes["chip"], np.int16))
-    ds.to_zarr(path, mode="w", zarr_format=2, consolidated=True)
-    return path
+    return write_chip_dataset(ds, path)
 
 
 def test_datasets_open_together_and_hold_out_whole(tmp_path: Path) -> None:
@@ -297,7 +297,7 @@ def test_datasets_open_together_and_hold_out_whole(tmp_path: Path) -> None:
                                  chip_size=32), tmp_path / "a.zarr")  # fmt: skip
     b = _store(make_chip_dataset(rng.dirichlet(np.ones(10), 8), blocks=[5] * 8, chip_size=32,
                                  seed=2), tmp_path / "b.zarr")  # fmt: skip
-    from lulcmap.evaluation.dataset import open_chip_datasets
+    from lulcmap.chipdata import open_chip_datasets
 
     both = open_chip_datasets([a, b])
     assert both.sizes["chip"] == 32 and both["dataset"].values.tolist() == [0] * 24 + [1] * 8
@@ -319,7 +319,7 @@ def test_datasets_that_differ_are_refused(tmp_path: Path) -> None:
     a = _store(make_chip_dataset(n2, chip_size=32), tmp_path / "a.zarr")
     b = make_chip_dataset(n2, chip_size=32)
     b.attrs["pixel_size_m"] = 20.0
-    from lulcmap.evaluation.dataset import open_chip_datasets
+    from lulcmap.chipdata import open_chip_datasets
 
     with pytest.raises(InputDataError, match=r"differ in pixel_size_m.*same options"):
         open_chip_datasets([a, _store(b, tmp_path / "b.zarr")])

@@ -9,10 +9,10 @@ The Python API that the CLI wraps::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from lulcmap.version import __version__
 
 # The public names are imported on first use (PEP 562), so that ``import lulcmap`` and the
 # command line's ``--help`` and option errors do not wait ~2 s for torch, dask and GDAL.
@@ -25,9 +25,9 @@ _LAZY = {
     "list_models": "lulcmap.model.registry",
     "load_legend": "lulcmap.legend",
     "load_model": "lulcmap.model.registry",
-    "predict": "lulcmap.pipeline",
+    "predict": "lulcmap.commands.predict",
     "read_card": "lulcmap.model.card",
-    "run_predict": "lulcmap.pipeline",
+    "run_predict": "lulcmap.commands.predict",
     "write_cogs": "lulcmap.io.writers",
     "write_outputs": "lulcmap.io.writers",
     "write_table": "lulcmap.io.writers",
@@ -36,13 +36,13 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from lulcmap.chips import ChipPlan
+    from lulcmap.commands.predict import predict, run_predict
     from lulcmap.errors import LulcmapError
     from lulcmap.grid import Grid
     from lulcmap.io.writers import write_cogs, write_outputs, write_table, write_zarr
     from lulcmap.legend import Legend, load_legend
     from lulcmap.model.card import ModelCard, read_card
     from lulcmap.model.registry import list_models, load_model
-    from lulcmap.pipeline import predict, run_predict
 
 
 def __getattr__(name: str) -> Any:

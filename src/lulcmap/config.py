@@ -1,5 +1,7 @@
-"""Validated configuration: the same objects behind the CLI, the Python API and YAML pipelines
-(:mod:`lulcmap.workflow`). User-facing configs reject unknown keys."""
+"""Validated configuration: one config per command, the same objects behind the CLI, the Python
+API and YAML pipelines (:mod:`lulcmap.commands`). Each knob's default, bounds and help text are
+declared here once; the command line's options and ``lulcmap.predict``'s keywords take them from
+these fields. User-facing configs reject unknown keys."""
 
 from __future__ import annotations
 
@@ -7,42 +9,21 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lulcmap.errors import ConfigError
 
+Device = Literal["auto", "cpu", "cuda"]
+MODEL_HELP = "Shipped model id (see `lulcmap models`) or a card path."
+OVERWRITE_HELP = "Replace existing outputs."
 
-class _Config(BaseModel):
+
+class StrictConfig(BaseModel):
+    """A user-facing config: frozen, unknown keys rejected."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PredictConfig(_Config):
-    """Everything ``lulcmap predict`` needs (see ``lulcmap predict --help``)."""
-
-    scene: Path
-    out: Path
-    dem: Path | None = None
-    climate: Path | None = None
-    climate_vars: dict[str, Path] = Field(default_factory=dict)
-    model: str = "demo-synthetic"
-    stride: int = Field(224, ge=1)
-    rgb_bands: str | None = None
-    scale: float | None = None
-    offset: float | None = None
-    mask: Path | None = None
-    mask_values: tuple[int, ...] | None = None
-    min_valid_fraction: float = Field(0.5, ge=0.0, le=1.0)
-    batch_size: int = Field(64, ge=1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    bf16: bool = False
-    stem: str | None = None
-    overwrite: bool = False
-
-    @property
-    def output_stem(self) -> str:
-        return self.stem or scene_stem(self.scene)
 
     def digest(self) -> str:
         """sha256 of the resolved config, recorded next to every output."""
@@ -50,11 +31,197 @@ class PredictConfig(_Config):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-class DemoConfig(_Config):
-    """The synthetic demo area (see :mod:`lulcmap.demo`)."""
+def default(config: type[BaseModel], name: str) -> Any:
+    """The default of field ``name`` of ``config`` (for keyword defaults declared elsewhere)."""
+    return config.model_fields[name].get_default(call_default_factory=True)
 
-    seed: int = 42
-    size: int = Field(2240, ge=224)
+
+class PredictConfig(StrictConfig):
+    """Everything ``lulcmap predict`` needs (see ``lulcmap predict --help``)."""
+
+    scene: Path = Field(description="Scene: GeoTIFF/COG/VRT, or Sentinel-2 SAFE folder/.zip.")
+    out: Path = Field(description="Output folder (created if missing).")
+    dem: Path | None = Field(None, description="DEM raster, any CRS and resolution.")
+    climate: Path | None = Field(
+        None, description="Folder with one raster per climate variable, <variable>.tif."
+    )
+    climate_vars: dict[str, Path] = Field(
+        default_factory=dict, description="One raster per climate variable, by name."
+    )
+    model: str = Field("demo-synthetic", description=MODEL_HELP)
+    stride: int = Field(224, ge=1, description="Output cell size in scene pixels.")
+    rgb_bands: str | None = Field(
+        None, description="Red,green,blue as 1-based indexes (4,3,2) or names (B04,B03,B02)."
+    )
+    scale: float | None = Field(
+        None, description="Reflectance per digital number (default 1/10000 for integer DNs)."
+    )
+    offset: float | None = Field(
+        None, description="Reflectance offset added after scaling (e.g. -0.1)."
+    )
+    mask: Path | None = Field(None, description="Raster of pixels to exclude (e.g. SCL).")
+    mask_values: tuple[int, ...] | None = Field(
+        None, description="Mask values to exclude, e.g. 3,8,9,10 (default: non-zero)."
+    )
+    min_valid_fraction: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Cells whose chip has a smaller valid fraction become nodata.",
+    )
+    batch_size: int = Field(64, ge=1, description="Chips per forward pass.")
+    device: Device = Field("auto", description="auto, cpu or cuda.")
+    bf16: bool = Field(
+        False,
+        description="Run the model under bfloat16 autocast, on CUDA or CPU (faster on GPUs and on "
+        "CPUs with AVX512-BF16/AMX; fractions differ from float32 by ~1e-3).",
+    )
+    stem: str | None = Field(None, description="Output name stem (default: scene name).")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
+
+    @property
+    def output_stem(self) -> str:
+        return self.stem or scene_stem(self.scene)
+
+
+class PrepareConfig(StrictConfig):
+    """Everything ``lulcmap prepare`` needs (see ``lulcmap prepare --help``)."""
+
+    scenes: tuple[Path, ...] = Field(
+        min_length=1, description="Scene(s): GeoTIFF/COG/VRT or Sentinel-2 SAFE."
+    )
+    reference: Path = Field(description="Reference map: raster, or polygons (.gpkg/.parquet/.shp).")
+    crosswalk: str = Field(
+        description="nlcd, esa_worldcover, corine, index, or a crosswalk YAML file."
+    )
+    out: Path = Field(description="The dataset to write (DATASET.zarr).")
+    class_column: str | None = Field(
+        None, description="Column of the polygons holding the class codes."
+    )
+    legend: str = Field("sipna", description="Legend the crosswalk maps onto.")
+    dem: Path | None = Field(None, description="DEM raster (elevation, slope).")
+    climate: Path | None = Field(
+        None, description="Folder of climate rasters, <variable>.tif: all are used."
+    )
+    climate_vars: dict[str, Path] = Field(
+        default_factory=dict, description="One raster per climate variable, by name."
+    )
+    rgb_bands: str | None = Field(
+        None, description="Red,green,blue as 1-based indexes (4,3,2) or names (B04,...)."
+    )
+    scale: float | None = Field(None, description="Reflectance per digital number.")
+    offset: float | None = Field(
+        None, description="Reflectance offset added after scaling (e.g. -0.1)."
+    )
+    reflectance_max: float = Field(
+        0.3, gt=0, description="Reflectance stretched to 255 (the model's radiometry)."
+    )
+    chip_size: int = Field(224, ge=8, description="Chip side in pixels.")
+    stride: int = Field(224, ge=1, description="Distance between chips in pixels.")
+    pixel_size: float | None = Field(
+        None, gt=0, description="Resample the scenes to this pixel size (metres) on read."
+    )
+    block_size: tuple[float, float] = Field(
+        (18000.0, 15000.0), description="Spatial blocks, WIDTHxHEIGHT metres."
+    )
+    min_valid_fraction: float = Field(
+        0.5, ge=0.0, le=1.0, description="Leave out chips with a smaller valid-pixel fraction."
+    )
+    overwrite: bool = Field(False, description="Replace an existing dataset.")
+
+
+class EvaluateConfig(StrictConfig):
+    """Everything ``lulcmap evaluate`` needs (see ``lulcmap evaluate --help``)."""
+
+    datasets: tuple[Path, ...] = Field(
+        min_length=1,
+        description="Chip dataset(s) (Zarr) made by `lulcmap prepare`, in one CRS: used together.",
+    )
+    model: str = Field(description=MODEL_HELP)
+    out: Path = Field(description="Output folder for the report.")
+    split: str | None = Field(
+        None,
+        description="test: the held-out blocks the model card records (default); all: every chip.",
+    )
+    blocks: tuple[int, ...] | None = Field(
+        None, description="Evaluate these blocks instead, e.g. 3,7,12."
+    )
+    train_blocks: tuple[int, ...] | None = Field(
+        None,
+        description="Blocks whose mean reference is the baseline (default: the card's training "
+        "blocks).",
+    )
+    batch_size: int = Field(64, ge=1, description="Chips per forward pass.")
+    device: Device = Field("auto", description="auto, cpu or cuda.")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
+
+
+class ChipsConfig(StrictConfig):
+    """Everything ``lulcmap chips`` needs: the original workflow's chip folder -> CSVs."""
+
+    input_dir: Path | None = Field(
+        None,
+        description="Folder in the original layout: 'RGB satellite images folder/' and "
+        "'Environmental ancillary data CSV file.csv'.",  # lulcmap.compat.layout's names
+    )
+    out: Path = Field(description="Output folder (created if missing).")
+    level: str | None = Field(
+        None,
+        description="N1, N2 or both. Default: every level the model gives (both for N2 models).",
+    )
+    model: str = Field("demo-synthetic", description=MODEL_HELP)
+    images: Path | None = Field(
+        None, description="Folder of chips (JPG, PNG or TIFF), instead of INPUT_DIR's."
+    )
+    ancillary: Path | None = Field(
+        None, description="Ancillary CSV (filename + one column per variable)."
+    )
+    batch_size: int = Field(64, ge=1, description="Chips per forward pass.")
+    device: Device = Field("auto", description="auto, cpu or cuda.")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
+
+
+class TruthConfig(StrictConfig):
+    """The truth maps a ``world`` step writes: exact percent fractions per output cell."""
+
+    chip_size: int = Field(224, ge=1, description="The chip size of the model that maps it.")
+    stride: int = Field(224, ge=1, description="The predict step's stride (its cell size).")
+    legend: str = Field("sipna", description="The legend of the truth maps.")
+
+
+class WorldConfig(StrictConfig):
+    """A synthetic world with its truth, written as the tool's inputs (``world`` step)."""
+
+    seed: int = Field(description="The world's seed.")
+    out: Path = Field(description="The folder to write (scene.tif, dem.tif, climate/, ...).")
+    size: int = Field(
+        2240,
+        ge=16,
+        description="Pixels per side at 10 m (2240: the demo's worlds, which hold every class).",
+    )
+    origin: Literal["block", "default"] = Field(
+        "block",
+        description="block: each seed in its own block-sized cell of the map (world_origin); "
+        "default: the generator's own origin (the demo's area).",
+    )
+    reference: bool = Field(
+        True, description="Write reference.tif: the N2 class index of every pixel."
+    )
+    truth: TruthConfig | None = Field(
+        None, description="Write truth_N1.tif and truth_N2.tif on these cells."
+    )
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
+
+
+class ScoreConfig(StrictConfig):
+    """MAE of predicted maps against truth maps (``score`` step; writes nothing)."""
+
+    maps: Path = Field(description="The predict step's output folder.")
+    truth: Path = Field(description="The folder holding truth_<level>.tif.")
+    stem: str = Field("scene", description="The maps' name stem: <stem>_<level>.tif.")
+    levels: tuple[Literal["N1", "N2"], ...] = Field(
+        ("N1", "N2"), min_length=1, description="The levels scored."
+    )
 
 
 def scene_stem(path: Path) -> str:
@@ -65,7 +232,7 @@ def scene_stem(path: Path) -> str:
     return name or "scene"
 
 
-C = TypeVar("C", bound=_Config)
+C = TypeVar("C", bound=StrictConfig)
 
 
 def validate(
@@ -84,6 +251,8 @@ def validate(
         errors = exc.errors()  # an unknown key first: a misspelt key also makes one "missing"
         first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         where = ".".join(str(p) for p in first["loc"])
+        if source.startswith("lulcmap ") and len(first["loc"]) == 1:  # the option, as typed
+            where = "--" + where.replace("_", "-")
         hint = ""
         if first["type"] == "extra_forbidden":
             keys = _accepted_keys(model, first["loc"][:-1])
@@ -119,4 +288,16 @@ def _model_in(annotation: object) -> object:
     return None
 
 
-__all__ = ["DemoConfig", "PredictConfig", "scene_stem", "validate"]
+__all__ = [
+    "ChipsConfig",
+    "EvaluateConfig",
+    "PredictConfig",
+    "PrepareConfig",
+    "ScoreConfig",
+    "StrictConfig",
+    "TruthConfig",
+    "WorldConfig",
+    "default",
+    "scene_stem",
+    "validate",
+]

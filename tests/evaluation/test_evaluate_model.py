@@ -7,21 +7,21 @@ import pytest
 
 from lulcmap.errors import ConfigError, InputDataError, MissingVariableError, ModelCardError
 from lulcmap.evaluation import evaluate_arrays, evaluate_model, select_chips
-from lulcmap.evaluation.testing import (
+from lulcmap.legend import load_legend
+from lulcmap.testing import ANNUAL, ARTIFICIAL, FOREST
+from lulcmap.testing.chipdata import (
     LookupModel,
     block_bounds,
     lookup_card,
     make_chip_dataset,
+    random_fractions,
 )
-from lulcmap.legend import load_legend
-from lulcmap.testing import ANNUAL, ARTIFICIAL, FOREST
 
 LEGEND = load_legend("sipna")
 
 
 def random_n2(n: int, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.dirichlet(np.full(10, 0.4), size=n).astype(np.float32)
+    return random_fractions(n, alpha=0.4, seed=seed, dtype=np.float32)
 
 
 def split_card(test: list[int], train: list[int] | None = None, **extra: object):

@@ -14,9 +14,9 @@ import pytest
 from lulcmap.errors import MissingDependencyError, OutputExistsError
 from lulcmap.evaluation import EvaluationResult, LevelMetrics, evaluate_model, select_chips
 from lulcmap.evaluation.report import PAPER, markdown_report, require_matplotlib, write_report
-from lulcmap.evaluation.testing import LookupModel, lookup_card, make_chip_dataset
 from lulcmap.legend import load_legend
 from lulcmap.testing import GREENHOUSE
+from lulcmap.testing.chipdata import LookupModel, lookup_card, make_chip_dataset
 
 
 @pytest.fixture(scope="module")

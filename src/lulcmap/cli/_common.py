@@ -1,4 +1,5 @@
-"""What every command shares: one-line errors with exit code 2, logging, a progress bar."""
+"""What every command shares: options built from the config fields, one-line errors with exit
+code 2, logging, a progress bar."""
 
 from __future__ import annotations
 
@@ -7,23 +8,66 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lulcmap.errors import ConfigError, LulcmapError
 
-# Options several commands share, declared once (``quiet: Quiet = False``).
+# Options of the command line itself, declared once (``quiet: Quiet = False``).
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Chips per forward pass.")]
-ModelRef = Annotated[
-    str,
-    typer.Option("--model", "-m", help="Shipped model id (see `lulcmap models`) or a card path."),
-]
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of config field ``name``: ``min_valid_fraction`` ->
+    ``--min-valid-fraction``."""
+    return "--" + name.replace("_", "-")
+
+
+def _cli_text(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(_cli_text(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def option(config: type[BaseModel], name: str, *aliases: str, **kwargs: Any) -> Any:
+    """A typer option for field ``name`` of ``config``: ``--name`` (then ``aliases``), with the
+    field's default and description, so that both are declared once, in the config. A field
+    whose default is a tuple (``--block-size``, ``--widths``) is typed as text here: the option's
+    default is None (the config's applies) and its help shows the config's default; an empty
+    tuple or mapping is a repeatable option's empty list."""
+    field = config.model_fields[name]
+    default = ... if field.is_required() else field.get_default(call_default_factory=True)
+    text = field.description or ""
+    if isinstance(default, tuple | list | dict):
+        if default:
+            kwargs.setdefault("show_default", _cli_text(default))
+            default = None
+        else:
+            default, text = [], f"{text} (repeatable)".strip()
+    return typer.Option(default, flag(name), *aliases, help=text, **kwargs)
+
+
+def argument(config: type[BaseModel], name: str, **kwargs: Any) -> Any:
+    """A typer argument for field ``name`` of ``config``, with its default and description."""
+    field = config.model_fields[name]
+    default = ... if field.is_required() else field.get_default(call_default_factory=True)
+    return typer.Argument(default, help=field.description, show_default=False, **kwargs)
+
+
+def config_data(
+    config: type[BaseModel], params: dict[str, Any], **converted: object
+) -> dict[str, Any]:
+    """The keys of ``config`` among a command's ``params`` (its ``locals()``) and ``converted``
+    values (options parsed from text) that were given: None leaves the config's default."""
+    data = {k: v for k, v in params.items() if k in config.model_fields and v is not None}
+    data.update({k: v for k, v in converted.items() if v is not None})
+    return data
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

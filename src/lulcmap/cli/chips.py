@@ -10,47 +10,35 @@ import typer
 from rich.console import Console
 
 from lulcmap.cli._common import (
-    BatchSize,
-    Device,
-    ModelRef,
     Quiet,
     Verbose,
+    argument,
+    config_data,
+    option,
     progress_bar,
     setup_logging,
     user_errors,
 )
+from lulcmap.config import ChipsConfig, validate
 from lulcmap.errors import ConfigError
 from lulcmap.io.climate import CLIMATE_VARIABLES, find_climate, parse_climate_var
 from lulcmap.process import importing
-from lulcmap.seed_layout import ANCILLARY_CSV, IMAGES_FOLDER
 
 console = Console(stderr=True)
+C = ChipsConfig
 
 
 @user_errors
 def chips(
-    input_dir: Path | None = typer.Argument(
-        None,
-        help=f"Folder in the original layout: '{IMAGES_FOLDER}/' and '{ANCILLARY_CSV}'.",
-        show_default=False,
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if missing)."),
-    level: str | None = typer.Option(
-        None,
-        "--level",
-        help="N1, N2 or both. Default: every level the model gives (both for N2 models).",
-        show_default=False,
-    ),
-    model: ModelRef = "demo-synthetic",
-    images: Path | None = typer.Option(
-        None, "--images", help="Folder of chips (JPG, PNG or TIFF), instead of INPUT_DIR's."
-    ),
-    ancillary: Path | None = typer.Option(
-        None, "--ancillary", help="Ancillary CSV (filename + one column per variable)."
-    ),
-    batch_size: BatchSize = 64,
-    device: Device = "auto",
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    input_dir: Path | None = argument(C, "input_dir"),
+    out: Path = option(C, "out", "-o"),
+    level: str | None = option(C, "level", show_default=False),
+    model: str = option(C, "model", "-m"),
+    images: Path | None = option(C, "images"),
+    ancillary: Path | None = option(C, "ancillary"),
+    batch_size: int = option(C, "batch_size"),
+    device: str = option(C, "device"),
+    overwrite: bool = option(C, "overwrite"),
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -64,25 +52,15 @@ def chips(
     the model's ancillary columns (evapotranspiration, precipitation,
     temp_ave, temp_max, temp_min, elevation, slope), all numbers.
     """
+    data = config_data(C, locals())
     setup_logging(quiet, verbose)
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    cfg = validate(C, data, source="lulcmap chips")
     with importing():
-        from lulcmap.seed import run_chips
+        from lulcmap.commands.base import Progress
+        from lulcmap.commands.chips import run
     start = time.perf_counter()
     with progress_bar(quiet, "chips") as update:
-        paths = run_chips(
-            input_dir,
-            out=out,
-            images=images,
-            ancillary=ancillary,
-            level=level,
-            model=model,
-            batch_size=batch_size,
-            device=device,
-            overwrite=overwrite,
-            on_progress=update,
-        )
+        paths = run(cfg, Progress(update))
     if not quiet:
         console.print(f"wrote {len(paths)} file(s) in {time.perf_counter() - start:.1f} s:")
         for path in paths.values():
@@ -132,26 +110,22 @@ def ancillary(
     """
     setup_logging(quiet, verbose)
     with importing():
-        from lulcmap.seed import (
-            SEED_COLUMNS,
-            check_outputs_free,
-            chip_ancillary,
-            read_chip_centres,
-            write_table_csv,
-        )
+        from lulcmap.compat.centres import chip_ancillary, read_chip_centres
+        from lulcmap.compat.folders import ANCILLARY_COLUMNS, write_table_csv
+        from lulcmap.io.writers import check_outputs_free
     overrides = dict(parse_climate_var(v) for v in climate_var)
     needed = list(CLIMATE_VARIABLES) if climate is not None else list(overrides)
     grids = find_climate(climate, needed, overrides=overrides) if needed else {}
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give the path of the CSV to write")
-    check_outputs_free(out.parent, [out.name], overwrite)
+    check_outputs_free([out], overwrite)
     centres = read_chip_centres(source)
     table = chip_ancillary(
         centres, dem=dem, climate=grids, chip_size=chip_size, pixel_size=pixel_size
     )
     path = write_table_csv(table, out, overwrite=overwrite)
     if not quiet:
-        left_out = [c for c in SEED_COLUMNS if c not in table.columns]
+        left_out = [c for c in ANCILLARY_COLUMNS if c not in table.columns]
         console.print(f"wrote {len(table)} chips to {path}: {', '.join(table.columns)}")
         if left_out:
             console.print(f"  left out (no grid given): {', '.join(left_out)}")

@@ -6,17 +6,26 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
 from rich.console import Console
 
-from lulcmap.cli._common import BatchSize, Device, Quiet, progress_bar, setup_logging, user_errors
+from lulcmap.cli._common import (
+    Quiet,
+    argument,
+    config_data,
+    option,
+    progress_bar,
+    setup_logging,
+    user_errors,
+)
+from lulcmap.config import EvaluateConfig, validate
 from lulcmap.process import importing
 
 if TYPE_CHECKING:
     from lulcmap.evaluation.metrics import LevelMetrics
-    from lulcmap.evaluation.runner import EvaluationResult
+    from lulcmap.evaluation.result import EvaluationResult
 
 console = Console(stderr=True)
+C = EvaluateConfig
 
 
 def _line(label: str, m: LevelMetrics) -> str:
@@ -43,50 +52,34 @@ def summary(result: EvaluationResult, paths: dict[str, Path], seconds: float) ->
 
 @user_errors
 def evaluate(
-    datasets: list[Path] = typer.Argument(
-        ..., help="Chip dataset(s) (Zarr) made by `lulcmap prepare`, in one CRS: used together."
-    ),
-    model: str = typer.Option(
-        ..., "--model", "-m", help="Shipped model id (see `lulcmap models`) or a card path."
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the report."),
-    split: str | None = typer.Option(
-        None,
-        "--split",
-        help="test: the held-out blocks the model card records (default); all: every chip.",
-    ),
-    blocks: str | None = typer.Option(
-        None, "--blocks", help="Evaluate these blocks instead, e.g. 3,7,12."
-    ),
-    train_blocks: str | None = typer.Option(
-        None,
-        "--train-blocks",
-        help="Blocks whose mean reference is the baseline (default: the card's training blocks).",
-    ),
-    batch_size: BatchSize = 64,
-    device: Device = "auto",
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    datasets: list[Path] = argument(C, "datasets"),
+    model: str = option(C, "model", "-m"),
+    out: Path = option(C, "out", "-o"),
+    split: str | None = option(C, "split"),
+    blocks: str | None = option(C, "blocks"),
+    train_blocks: str | None = option(C, "train_blocks"),
+    batch_size: int = option(C, "batch_size"),
+    device: str = option(C, "device"),
+    overwrite: bool = option(C, "overwrite"),
     quiet: Quiet = False,
 ) -> None:
     """Score a model on a chip dataset: per-class and mean MAE, RMSE, RRMSE, CC and F1 beside the
     training-mean baseline; report.md, metrics.json and density scatter plots."""
+    params = locals()
     setup_logging(quiet)
     with importing():
-        from lulcmap.evaluation.runner import run_evaluate
+        from lulcmap.commands.base import Progress
+        from lulcmap.commands.evaluate import run
         from lulcmap.evaluation.selection import parse_blocks
+    data = config_data(
+        C,
+        params,
+        blocks=parse_blocks(blocks),
+        train_blocks=parse_blocks(train_blocks, "--train-blocks"),
+    )
+    cfg = validate(C, data, source="lulcmap evaluate")
     start = time.perf_counter()
     with progress_bar(quiet, "evaluate") as update:
-        result, paths = run_evaluate(
-            datasets,
-            model=model,
-            out=out,
-            split=split,
-            blocks=parse_blocks(blocks),
-            train_blocks=parse_blocks(train_blocks, "--train-blocks"),
-            batch_size=batch_size,
-            device=device,
-            overwrite=overwrite,
-            on_progress=update,
-        )
+        result, paths = run(cfg, Progress(update))
     if not quiet:
         summary(result, paths, time.perf_counter() - start)

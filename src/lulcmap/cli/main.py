@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import typer
 
-from lulcmap import __version__
 from lulcmap.cli import chips, demo, evaluate, models, predict, prepare, run, train
 from lulcmap.process import tune_malloc
+from lulcmap.version import __version__
 
 app = typer.Typer(
     name="lulcmap",

@@ -12,17 +12,28 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lulcmap.cli._common import Device, Quiet, err_console, name_values, setup_logging, user_errors
+from lulcmap.cli._common import (
+    Quiet,
+    argument,
+    config_data,
+    err_console,
+    name_values,
+    option,
+    setup_logging,
+    user_errors,
+)
 from lulcmap.cli.evaluate import print_metrics
 from lulcmap.config import validate
 from lulcmap.errors import ConfigError
 from lulcmap.process import importing
+from lulcmap.training.options import TrainConfig
 
 if TYPE_CHECKING:
     from lulcmap.training.loop import EpochRecord
     from lulcmap.training.train import TrainResult
 
 console = Console(stderr=True)
+C = TrainConfig
 OnStep: TypeAlias = Callable[[int, int], None]
 OnEpoch: TypeAlias = "Callable[[EpochRecord], None]"
 Callbacks: TypeAlias = "tuple[OnStep | None, OnEpoch | None]"
@@ -86,100 +97,57 @@ def summary(result: TrainResult, paths: dict[str, Path], seconds: float) -> None
 
 @user_errors
 def train(
-    datasets: list[Path] = typer.Argument(
-        ..., help="Chip dataset(s) (Zarr) made by `lulcmap prepare`, in one CRS: used together."
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Model folder to write (card.yaml, ...)."),
-    model_id: str | None = typer.Option(
-        None, "--id", help="The card's id (default: the --out folder's name)."
-    ),
-    version: str = typer.Option("1.0.0", "--version", help="The card's version."),
-    description: str | None = typer.Option(None, "--description", help="The card's text."),
-    data_line: str | None = typer.Option(
-        None, "--data", help="One line on the training data (shown by `lulcmap models`)."
-    ),
-    licence: str = typer.Option("unspecified", "--licence", help="The weights' licence."),
-    ancillary: str = typer.Option(
-        "all", "--ancillary", help="Ancillary variables: all, none, or names (elevation,slope)."
-    ),
-    units: list[str] = typer.Option(
-        [], "--units", help="NAME=UNIT of an ancillary variable for the card (repeatable)."
-    ),
-    test_fraction: float = typer.Option(
-        0.2, "--test-fraction", help="Share of the blocks held out for testing (seeded)."
-    ),
-    test_blocks: str | None = typer.Option(
-        None, "--test-blocks", help="Hold out these blocks instead, e.g. 3,7."
-    ),
-    test_dataset: list[Path] = typer.Option(
-        [], "--test-dataset", help="Hold out this whole chip dataset's blocks instead (repeatable)."
-    ),
-    val_fraction: float = typer.Option(
-        0.2, "--val-fraction", help="Share of the other blocks that pick the best epoch (0: none)."
-    ),
-    val_blocks: str | None = typer.Option(
-        None, "--val-blocks", help="Pick the best epoch on these blocks instead, e.g. 4,9."
-    ),
-    val_dataset: list[Path] = typer.Option(
-        [], "--val-dataset", help="Pick the best epoch on this chip dataset instead (repeatable)."
-    ),
-    epochs: int = typer.Option(30, "--epochs", help="Passes over the training chips."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Chips per step."),
-    lr: float = typer.Option(2e-3, "--lr", help="Adam's initial learning rate (cosine decay)."),
-    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam's L2 weight decay."),
-    presence_weight: float = typer.Option(
-        0.1, "--presence-weight", help="Weight of the class-presence BCE beside the MSE."
-    ),
-    max_unmapped: float = typer.Option(
-        0.2, "--max-unmapped", help="Leave out chips with a larger unmapped fraction."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split, the weights and the batches."),
-    device: Device = "auto",
-    widths: str = typer.Option(
-        "24,48,96,128", "--widths", help="Channels of the CNN's stem and three stages."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing model."),
+    datasets: list[Path] = argument(C, "datasets"),
+    out: Path = option(C, "out", "-o"),
+    id: str | None = option(C, "id"),
+    version: str = option(C, "version"),
+    description: str | None = option(C, "description"),
+    data: str | None = option(C, "data"),
+    licence: str = option(C, "licence"),
+    ancillary: str = option(C, "ancillary"),
+    ancillary_units: list[str] = option(C, "ancillary_units", "--units"),
+    test_fraction: float = option(C, "test_fraction"),
+    test_blocks: str | None = option(C, "test_blocks"),
+    test_datasets: list[Path] = option(C, "test_datasets", "--test-dataset"),
+    val_fraction: float = option(C, "val_fraction"),
+    val_blocks: str | None = option(C, "val_blocks"),
+    val_datasets: list[Path] = option(C, "val_datasets", "--val-dataset"),
+    epochs: int = option(C, "epochs"),
+    batch_size: int = option(C, "batch_size"),
+    lr: float = option(C, "lr"),
+    weight_decay: float = option(C, "weight_decay"),
+    presence_weight: float = option(C, "presence_weight"),
+    presence_threshold: float = option(C, "presence_threshold"),
+    max_unmapped: float = option(C, "max_unmapped"),
+    seed: int = option(C, "seed"),
+    device: str = option(C, "device"),
+    widths: str | None = option(C, "widths"),
+    anc_hidden: int = option(C, "anc_hidden"),
+    overwrite: bool = option(C, "overwrite"),
     quiet: Quiet = False,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each epoch."),
 ) -> None:
     """Train a model on a chip dataset's training blocks, pick the best epoch on validation
     blocks, score it on held-out blocks, and write its card, weights, log and loss curve."""
+    params = locals()
     setup_logging(quiet, verbose)
     with importing():
+        from lulcmap.commands.base import Progress
+        from lulcmap.commands.train import run
         from lulcmap.evaluation.selection import parse_blocks
-        from lulcmap.training.outputs import run_train
-        from lulcmap.training.train import TrainOptions
     choice = ancillary.strip().lower()
-    values = {
-        "id": model_id,
-        "version": version,
-        "description": description,
-        "data": data_line,
-        "licence": licence,
-        "ancillary": choice if choice in ("all", "none") else _names(ancillary, "--ancillary"),
-        "ancillary_units": name_values(units, "--units", "prec_jan=mm"),
-        "test_fraction": test_fraction,
-        "test_blocks": parse_blocks(test_blocks, "--test-blocks"),
-        "test_datasets": tuple(test_dataset),
-        "val_fraction": val_fraction,
-        "val_blocks": parse_blocks(val_blocks, "--val-blocks"),
-        "val_datasets": tuple(val_dataset),
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "presence_weight": presence_weight,
-        "max_unmapped": max_unmapped,
-        "seed": seed,
-        "device": device,
-        "widths": _ints(widths, "--widths", 4),
-    }
-    options = validate(TrainOptions, values, source="lulcmap train")
+    values = config_data(
+        C,
+        params,
+        ancillary=choice if choice in ("all", "none") else _names(ancillary, "--ancillary"),
+        ancillary_units=name_values(ancillary_units, "--ancillary-units", "prec_jan=mm"),
+        test_blocks=parse_blocks(test_blocks, "--test-blocks"),
+        val_blocks=parse_blocks(val_blocks, "--val-blocks"),
+        widths=_ints(widths, "--widths", 4) if widths is not None else None,
+    )
+    cfg = validate(C, values, source="lulcmap train")
     start = time.perf_counter()
-    with progress(quiet, epochs) as (on_step, on_epoch):
-        result, paths = run_train(
-            datasets, out=out, options=options, overwrite=overwrite, on_step=on_step,
-            on_epoch=on_epoch,
-        )  # fmt: skip
+    with progress(quiet, cfg.epochs) as (on_step, on_epoch):
+        result, paths = run(cfg, Progress(on_step, on_epoch))
     if not quiet:
         summary(result, paths, time.perf_counter() - start)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,16 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lulcmap import __version__
-from lulcmap.errors import ConfigError, InputDataError, ModelCardError, OutputExistsError
-from lulcmap.evaluation import dataset as dsio
-from lulcmap.evaluation.metrics import LevelMetrics, baseline_prediction, level_metrics
+from lulcmap.chipdata import reader as dsio
+from lulcmap.errors import ConfigError, InputDataError
+from lulcmap.evaluation.metrics import baseline_prediction, level_metrics
+from lulcmap.evaluation.result import EvaluationResult
 from lulcmap.evaluation.selection import select_chips
-from lulcmap.legend import LEVELS, Legend
+from lulcmap.io.writers import check_outputs_free
+from lulcmap.legend import LEVELS, Legend, derived_levels
 from lulcmap.model.card import ModelCard
 from lulcmap.model.registry import load_model, resolve_card
-from lulcmap.pipeline import CardedModel, resolve_device
+from lulcmap.model.runtime import Batch, CardedModel, resolve_device, run_options, run_rows
 from lulcmap.resources import short_path
 
 log = logging.getLogger(__name__)
@@ -41,37 +41,8 @@ Chips = np.ndarray | Sequence[int] | None
 """A boolean mask over the dataset's chips, chip indices, or None for every chip."""
 
 
-@dataclass(frozen=True, eq=False)
-class EvaluationResult:
-    """Metrics per level for the model and the training-mean baseline, and the values behind them.
-
-    ``reference`` and ``prediction`` are fractions ``(n_chips, n_classes)`` per level, for plots.
-    """
-
-    model: dict[str, LevelMetrics]
-    baseline: dict[str, LevelMetrics] | None
-    reference: dict[str, np.ndarray]
-    prediction: dict[str, np.ndarray]
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def levels(self) -> tuple[str, ...]:
-        return tuple(self.model)
-
-    def to_dict(self) -> dict[str, Any]:
-        """What ``metrics.json`` holds (NaN written as null)."""
-        levels = {
-            lv: {
-                "model": self.model[lv].to_dict(),
-                "baseline": self.baseline[lv].to_dict() if self.baseline else None,
-            }
-            for lv in self.levels
-        }
-        return {"lulcmap_version": __version__, **self.info, "levels": levels}
-
-
 def _levels(output_level: str, levels: Sequence[str] | None) -> tuple[str, ...]:
-    available = LEVELS if output_level == "N2" else ("N1",)
+    available = derived_levels(output_level)
     if levels is None:
         return available
     wanted = tuple(levels)
@@ -85,9 +56,7 @@ def _levels(output_level: str, levels: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _by_level(values: np.ndarray, level: str, levels: tuple[str, ...], legend: Legend) -> dict:
-    out = {level: values}
-    if level == "N2" and "N1" in levels:
-        out["N1"] = legend.aggregate(values, axis=1)
+    out = legend.levels_from(values, level, axis=1)
     return {lv: out[lv] for lv in levels}
 
 
@@ -154,28 +123,27 @@ def predict_chips(
     device: str | torch.device | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """The model's fractions ``(len(chips), n_classes)`` for chip indices ``chips``, in batches."""
+    """The model's fractions ``(len(chips), n_classes)`` for chip indices ``chips``, in batches
+    through the model runtime, one call at a time (on ``device``, default: the model's)."""
     card = model.card
-    n_classes = len(card.get_legend().classes(card.output_level))
     dev = torch.device(device if device is not None else getattr(model, "device", "cpu"))
-    out = np.empty((len(chips), n_classes), np.float64)
     step = max(1, int(batch_size))
-    for start in range(0, len(chips), step):
-        rows = chips[start : start + step]
-        images = torch.from_numpy(dsio.images(ds, rows)).to(dev)
-        anc = torch.from_numpy(dsio.ancillary(ds, card.ancillary_names, rows)).to(dev)
-        with torch.inference_mode():
-            values = model(images, anc).float().cpu().numpy()
-        if values.shape != (len(rows), n_classes):
-            raise ModelCardError(
-                f"model {card.id} returned abundances of shape {values.shape} for {len(rows)} "
-                f"chips but its card's legend and levels give {n_classes} classes; check "
-                "`legend` and `levels` in the card"
-            )
-        out[start : start + len(rows)] = values
-        if on_progress is not None:
-            on_progress(start + len(rows), len(chips))
-    return out
+
+    def batches() -> Iterator[Batch]:
+        for start in range(0, len(chips), step):
+            rows = chips[start : start + step]
+            images = dsio.images(ds, rows)
+            anc = dsio.ancillary(ds, card.ancillary_names, rows)
+            yield Batch((images, anc), key=np.arange(start, start + len(rows)))
+
+    return run_rows(
+        model,
+        batches(),
+        n_rows=len(chips),
+        n_outputs=card.n_classes,
+        options=run_options(model, str(dev), workers=1),
+        on_progress=on_progress,
+    )
 
 
 def _model_info(card: ModelCard) -> dict[str, Any]:
@@ -284,13 +252,7 @@ def run_evaluate(
 
     require_matplotlib()
     card = model.card if isinstance(model, CardedModel) else resolve_card(model)
-    names = output_names(card.map_levels)
-    existing = [n for n in names if (Path(out) / n).exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"{out} already holds {', '.join(existing)}; pass --overwrite to replace them "
-            "or choose another --out"
-        )
+    check_outputs_free([Path(out) / n for n in output_names(card.map_levels)], overwrite)
     ds = dsio.open_chip_datasets(dataset)
     dsio.check_fits_model(ds, card, card.map_levels)
     selection = select_chips(ds, card, split=split, blocks=blocks, train_blocks=train_blocks)

@@ -334,6 +334,24 @@ def _commit(staging: Path, out_dir: Path, names: list[str]) -> None:
         raise
 
 
+def check_outputs_free(paths: Iterable[Path], overwrite: bool, *, step: str = "") -> None:
+    """The one "outputs exist" check, before any work: raise :class:`OutputExistsError` when one
+    of ``paths`` exists and ``overwrite`` is not set. ``step`` (e.g. ``step 2 (train)``) names a
+    pipeline step whose outputs are checked before the pipeline starts."""
+    found = [p for p in paths if p.exists() or p.is_symlink()]
+    if not found or overwrite:
+        return
+    if step:
+        raise OutputExistsError(
+            f"{step} would replace {found[0]}; pass --overwrite to replace outputs "
+            "or choose another --out"
+        )
+    raise OutputExistsError(
+        f"{found[0].parent} already holds {', '.join(p.name for p in found)}; "
+        "pass --overwrite to replace them or choose another --out"
+    )
+
+
 @contextmanager
 def atomic_outputs(
     out_dir: str | os.PathLike[str], names: Iterable[str], *, overwrite: bool = False
@@ -345,11 +363,7 @@ def atomic_outputs(
     removed and ``out_dir`` is left as it was.
     """
     out, names = Path(out_dir), list(names)
-    existing = [str(out / n) for n in names if (out / n).exists() or (out / n).is_symlink()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"outputs already exist: {', '.join(existing)}; pass --overwrite to replace them"
-        )
+    check_outputs_free([out / n for n in names], overwrite)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".lulcmap-tmp-", dir=out))
@@ -404,6 +418,7 @@ __all__ = [
     "NODATA",
     "PERCENT_SCALE",
     "atomic_outputs",
+    "check_outputs_free",
     "encode_levels",
     "levels_of",
     "output_names",

@@ -153,8 +153,7 @@ class _Checker:
             )
 
     def output(self) -> tuple[str, int]:
-        level = self.card.output_level
-        n_classes = len(self.card.get_legend().classes(level))
+        level, n_classes = self.card.output_level, self.card.n_classes
         port = self._pick_output(n_classes)
         if len(port.shape) != 2 or not _fits(port.shape, (n_classes,)):
             raise self.fail(

@@ -59,9 +59,8 @@ def resolve_card(model: str | Path | ModelCard | None = None) -> ModelCard:
 
 def build_network(card: ModelCard) -> LulcNet:
     """An untrained network shaped and normalised as ``card`` says."""
-    legend = card.get_legend()
     return LulcNet(
-        n_classes=len(legend.classes(card.output_level)),
+        n_classes=card.n_classes,
         n_ancillary=len(card.ancillary),
         widths=card.architecture.widths,
         anc_hidden=card.architecture.anc_hidden,

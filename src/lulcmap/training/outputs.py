@@ -25,9 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lulcmap.errors import OutputExistsError
 from lulcmap.evaluation.report import require_matplotlib
-from lulcmap.io.writers import atomic_outputs
+from lulcmap.io.writers import atomic_outputs, check_outputs_free
 from lulcmap.model.card import write_card
 from lulcmap.training.loop import EpochRecord
 from lulcmap.training.train import Datasets, TrainOptions, TrainResult, train_model
@@ -127,12 +126,7 @@ def run_train(
     The card's id defaults to the output folder's name.
     """
     require_matplotlib()
-    existing = [n for n in OUTPUTS.values() if (Path(out) / n).exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"{out} already holds {', '.join(existing)}; pass --overwrite to replace them "
-            "or choose another --out"
-        )
+    check_outputs_free([Path(out) / n for n in OUTPUTS.values()], overwrite)
     opt = options or TrainOptions()
     if opt.id is None:
         opt = opt.model_copy(update={"id": Path(out).resolve().name})

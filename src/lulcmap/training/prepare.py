@@ -10,8 +10,8 @@ write     = all inside a staging folder, moved into place only when complete
 
 Chips whose valid fraction is below ``min_valid_fraction`` (``predict`` makes them no-data
 cells) and chips without any mapped reference area are left out; the counts are recorded.
-Memory: one strip of the scene (``3 x chip_size x width`` bytes plus its raw values; strips
-that overlap, with a stride under the chip size, are read again), one chip's reference window,
+Memory: one strip of the scene (``3 x chip_size x width`` bytes plus its raw values; each scene
+row is decoded once, as in ``predict``), one chip's reference window,
 the per-cell ancillary grids of a scene (bounded as in ``predict``), and at most
 ``CHUNK_CHIPS`` plus one strip's chips waiting to be appended (256 chips of 224 px: 38.5 MB),
 whatever the number or size of the scenes. A polygon reference is held in memory, but only the
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -30,51 +29,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from lulcmap import __version__
 from lulcmap.ancillary import DEM_VARIABLES, compute_ancillary
+from lulcmap.chipdata.writer import ChipBatch, DatasetWriter
 from lulcmap.chips import ChipPlan
-from lulcmap.config import _Config
+from lulcmap.config import PrepareConfig
 from lulcmap.errors import ConfigError, InputDataError, InputNotFoundError
-from lulcmap.inference import _pad_chip as pad_chip  # the very padding predict applies
-from lulcmap.io.climate import CLIMATE_VARIABLES, _rasters_in, _variable_of
+from lulcmap.io.climate import climate_rasters
 from lulcmap.io.scene import Scene, open_scene
+from lulcmap.io.warp import at_pixel_size, metres_per_unit, pixel_size_m, same_pixel_size
 from lulcmap.io.writers import atomic_outputs
 from lulcmap.legend import Crosswalk, load_crosswalk, load_legend
 from lulcmap.model.card import Radiometry
-from lulcmap.training.dataset import DATASET_VERSION, ChipBatch, DatasetWriter
+from lulcmap.stream import chip_rows
 from lulcmap.training.reference import Reference, open_reference
-from lulcmap.training.resample import metres_per_unit, pixel_size_m, resample_scene
+from lulcmap.version import __version__
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-
-
-class PrepareConfig(_Config):
-    """Everything ``lulcmap prepare`` needs (see ``lulcmap prepare --help``); unknown keys are
-    rejected."""
-
-    scenes: tuple[Path, ...] = Field(min_length=1)
-    reference: Path
-    crosswalk: str
-    out: Path
-    class_column: str | None = None
-    legend: str = "sipna"
-    dem: Path | None = None
-    climate: Path | None = None
-    climate_vars: dict[str, Path] = Field(default_factory=dict)
-    rgb_bands: str | None = None
-    scale: float | None = None
-    offset: float | None = None
-    reflectance_max: float = Field(0.3, gt=0)
-    chip_size: int = Field(224, ge=8)
-    stride: int = Field(224, ge=1)
-    pixel_size: float | None = Field(None, gt=0)
-    block_size: tuple[float, float] = (18000.0, 15000.0)
-    min_valid_fraction: float = Field(0.5, ge=0.0, le=1.0)
-    overwrite: bool = False
 
 
 def ancillary_sources(
@@ -87,26 +60,10 @@ def ancillary_sources(
         if not Path(dem).exists():
             raise InputNotFoundError(f"DEM {dem} does not exist; check the --dem path")
         sources = {name: Path(dem) for name in DEM_VARIABLES}
-    found: dict[str, Path] = {}
-    for path in _rasters_in(Path(climate)) if climate is not None else []:
-        name = _variable_of(path.stem)
-        if name in found:
-            raise InputDataError(
-                f"climate folder {climate} has two files for {name} ({found[name].name}, "
-                f"{path.name}); keep one, or choose one with --climate-var {name}=PATH"
-            )
-        found[name] = path
-    for name, path in overrides.items():
-        if not Path(path).exists():
-            raise InputNotFoundError(f"climate grid {name} {path} does not exist; check the path")
-        found[name] = Path(path)
-    order = [n for n in CLIMATE_VARIABLES if n in found] + sorted(set(found) - {*CLIMATE_VARIABLES})
-    return {**sources, **{n: found[n] for n in order}}
+    return {**sources, **climate_rasters(climate, overrides)}
 
 
-def _open_scenes(
-    cfg: PrepareConfig, radiometry: Radiometry, tmp: Path, stack: ExitStack
-) -> list[Scene]:
+def _open_scenes(cfg: PrepareConfig, radiometry: Radiometry, stack: ExitStack) -> list[Scene]:
     """Every scene in ``radiometry`` (at ``cfg.pixel_size``); one CRS and pixel size for all."""
     scenes = []
     for path in cfg.scenes:
@@ -114,7 +71,7 @@ def _open_scenes(
             path, rgb_bands=cfg.rgb_bands, radiometry=radiometry, scale=cfg.scale, offset=cfg.offset
         )
         if cfg.pixel_size is not None:
-            scene = resample_scene(scene, cfg.pixel_size, tmp)
+            scene = at_pixel_size(scene, cfg.pixel_size)
         stack.callback(scene.close)
         scenes.append(scene)
     crs = {s.grid.crs.to_string() for s in scenes}
@@ -123,11 +80,11 @@ def _open_scenes(
             f"the scenes are in several CRSs ({', '.join(sorted(crs))}); a dataset holds one CRS "
             "for now: prepare each CRS as its own dataset, or warp the scenes to one CRS"
         )
-    sizes = {round(pixel_size_m(s.grid, f"scene {s.path}"), 6) for s in scenes}
-    if len(sizes) > 1:
+    sizes = [pixel_size_m(s.grid, f"scene {s.path}") for s in scenes]
+    if not all(same_pixel_size(size, sizes[0]) for size in sizes):
         raise ConfigError(
-            f"the scenes have pixel sizes {sorted(sizes)} m; pass --pixel-size to read all of "
-            "them at one size"
+            f"the scenes have pixel sizes {sorted({round(s, 6) for s in sizes})} m; pass "
+            "--pixel-size to read all of them at one size"
         )
     return scenes
 
@@ -141,14 +98,13 @@ def _chip_rows(
     min_valid: float,
     counts: dict[str, int],
 ) -> Iterator[ChipBatch]:
-    """One batch per distinct chip row: kept chips with all their per-chip values."""
-    h, w = plan.chip_shape
-    rows, first_row = np.unique(plan.row_offsets, return_index=True)
+    """One batch per distinct chip row of :func:`lulcmap.stream.chip_rows` (the very stream
+    ``predict`` reads): kept chips with all their per-chip values."""
     cols, first_col = np.unique(plan.col_offsets, return_index=True)
     bounds = plan.chip_bounds()
-    for row_off, r in zip(rows.tolist(), first_row.tolist(), strict=True):
-        rgb, valid = scene.read_strip(row_off, h)
-        vf = np.array([valid[:, c : c + w].mean() for c in cols.tolist()])
+    for strip in chip_rows(scene, plan, distinct=True):
+        r = strip.row
+        vf = strip.valid_fractions(first_col)
         keep = np.flatnonzero(vf >= min_valid)
         counts["low_valid"] += len(cols) - len(keep)
         fp = bounds[r, first_col[keep]]
@@ -156,16 +112,14 @@ def _chip_rows(
         mapped = n2_area.sum(axis=1) > 0
         counts["no_reference"] += int((~mapped).sum())
         keep, fp, n2_area, unmapped = keep[mapped], fp[mapped], n2_area[mapped], unmapped[mapped]
-        chips = [rgb[:, :, c : c + w] for c in cols[keep].tolist()]
-        image = np.stack(chips) if chips else np.empty((0, 3, h, w), np.uint8)
         yield ChipBatch(
-            image=pad_chip(image, plan.chip_size),
+            image=strip.chips(first_col[keep]),
             ancillary=ancillary[r, first_col[keep]],
             n2_area=n2_area,
             unmapped=unmapped,
             valid=vf[keep],
             bounds=fp,
-            row_off=np.full(len(keep), row_off),
+            row_off=np.full(len(keep), strip.row_off),
             col_off=cols[keep],
             scene_index=index,
         )
@@ -179,7 +133,7 @@ def _scene_record(scene: Scene, source: Path) -> dict[str, Any]:
         "transform": list(g.transform)[:6],
         "shape": list(g.shape),
         "pixel_size_m": pixel_size_m(g),
-        "resampled": Path(str(scene.path)) != Path(source),
+        "resampled": scene.resampling is not None,
         "rgb_bands": list(scene.band_names),
         "band_indexes": list(scene.band_indexes),
         "scale": None if scene.scale is None else list(scene.scale),
@@ -223,7 +177,6 @@ def _attrs(
     sources: Mapping[str, Path],
 ) -> dict[str, Any]:
     return {
-        "lulcmap_dataset_version": DATASET_VERSION,
         "legend": crosswalk.legend.id,
         "crosswalk": crosswalk.to_dict(),
         "chip_size": cfg.chip_size,
@@ -281,8 +234,7 @@ def prepare_dataset(cfg: PrepareConfig, *, on_progress: Progress | None = None) 
     sources = ancillary_sources(cfg.dem, cfg.climate, cfg.climate_vars)
     out = Path(cfg.out)
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="lulcmap-prepare-"))
-        scenes = _open_scenes(cfg, radiometry, Path(tmp), stack)
+        scenes = _open_scenes(cfg, radiometry, stack)
         grids = [(str(s.path), s.grid) for s in scenes]
         reference = open_reference(cfg.reference, crosswalk, grids, class_column=cfg.class_column)
         stack.callback(reference.close)
@@ -312,4 +264,4 @@ def prepare_dataset(cfg: PrepareConfig, *, on_progress: Progress | None = None) 
     return {"path": str(out), **summary}
 
 
-__all__ = ["PrepareConfig", "ancillary_sources", "prepare_dataset"]
+__all__ = ["ancillary_sources", "prepare_dataset"]

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lulcmap import __version__
-from lulcmap.evaluation import dataset as dsio
-from lulcmap.evaluation.runner import EvaluationResult
+from lulcmap.chipdata import reader as dsio
+from lulcmap.evaluation.result import EvaluationResult
 from lulcmap.model.card import AncillaryVar, Architecture, InputSpec, ModelCard, Radiometry, Weights
 from lulcmap.training.loop import ChipArrays, FitResult
 from lulcmap.training.options import TrainOptions
 from lulcmap.training.split import BlockSplit, split_record
+from lulcmap.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The spatial block split of a chip dataset: test, validation and training blocks.
 
-Chips belong to the block of their centre (see :mod:`lulcmap.training.dataset`). Among the blocks
+Chips belong to the block of their centre (see :mod:`lulcmap.chipdata.schema`). Among the blocks
 that hold usable chips, ``test_fraction`` of them (at least one, drawn with the seed) are held out
 for testing, or the blocks named; ``val_fraction`` of the rest (at least one, when asked for), or
 the blocks named, select the best checkpoint; the others are trained on.
@@ -23,8 +23,8 @@ import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 
+from lulcmap.chipdata.schema import BLOCK_ID_BASE
 from lulcmap.errors import ConfigError, InputDataError
-from lulcmap.training.dataset import BLOCK_ID_BASE
 
 
 @dataclass(frozen=True, eq=False)

@@ -33,15 +33,16 @@ import torch
 import xarray as xr
 from safetensors.torch import save as safetensors_bytes
 
+from lulcmap.chipdata import reader as dsio
 from lulcmap.errors import ConfigError
-from lulcmap.evaluation import dataset as dsio
-from lulcmap.evaluation.runner import EvaluationResult, evaluate_model
+from lulcmap.evaluation.result import EvaluationResult
+from lulcmap.evaluation.runner import evaluate_model
 from lulcmap.evaluation.selection import select_chips
 from lulcmap.legend import load_legend
 from lulcmap.model.card import ModelCard, Weights
 from lulcmap.model.network import LulcNet
 from lulcmap.model.registry import TorchModel, build_network
-from lulcmap.pipeline import resolve_device
+from lulcmap.model.runtime import resolve_device
 from lulcmap.training.loop import ChipArrays, EpochRecord, FitSpec, LossSpec, fit, init_from_prior
 from lulcmap.training.options import TrainOptions
 from lulcmap.training.record import (

@@ -11,10 +11,10 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from lulcmap.cli.main import app
-from lulcmap.demo import world_origin
+from lulcmap.commands.run import load_run_config
+from lulcmap.commands.world import world_origin
 from lulcmap.errors import ConfigError
 from lulcmap.model.card import read_card
-from lulcmap.workflow import load_run_config
 
 runner = CliRunner()
 
@@ -76,9 +76,9 @@ def test_steps_loops_placeholders_and_paths(
         ("out: o\nsteps:\n  - {}\n", "a step is one of world, prepare"),
         ("out: o\nsteps:\n  - for: {seed: 3}\n    world: {seed: 1, out: x}\n", "must map names"),
         ("out: o\nsteps: []\n", "needs `steps:`"),
-        (
-            "predict: {scene: s.tif, out: o}\nsteps:\n  - world: {seed: 1, out: x}\n",
-            "not both",
+        (  # the former demo form is refused with the keys a config accepts
+            "out: o\npredict: {scene: s.tif, out: o}\nsteps:\n  - world: {seed: 1, out: x}\n",
+            "accepted: vars, out, steps",
         ),
     ],
 )
@@ -162,3 +162,30 @@ def test_run_world_prepare_train_evaluate(tmp_path: Path, monkeypatch: pytest.Mo
     again = runner.invoke(app, ["run", str(cfg)])
     assert again.exit_code == 2 and "step 1 (world) would replace" in again.output
     assert "--overwrite" in again.output and sorted(p.name for p in work.iterdir()) == before
+
+
+def test_the_demo_is_an_ordinary_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lulcmap demo`` runs pipelines/demo.yaml through the runner (here on a smaller world) and
+    prints what it always printed: the outputs, then the MAE per level."""
+    from lulcmap.commands import run as run_module
+    from lulcmap.commands.run import demo_config
+    from lulcmap.resources import shipped_dir
+
+    assert [s.kind for s in demo_config(tmp_path / "d").steps] == ["world", "predict", "score"]
+    shipped = (shipped_dir("pipelines") / "demo.yaml").read_text()
+    assert "size: 2240" in shipped
+    write(tmp_path / "pipelines" / "demo.yaml", shipped.replace("size: 2240", "size: 448"))
+    monkeypatch.setattr(run_module, "shipped_dir", lambda name: tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["demo", "--out", "d"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("wrote 5 outputs in ") and lines[1] == "  d/scene_N1.tif"
+    maes = [ln for ln in lines if "MAE against the synthetic truth" in ln]
+    assert [m.split()[0] for m in maes] == ["N1", "N2"]
+    assert all(0 < float(m.split(": ")[1].rstrip(" %")) < 10 for m in maes)
+    inputs = sorted(p.name for p in (tmp_path / "d" / "inputs").iterdir())
+    assert inputs == ["climate", "dem.tif", "scene.tif", "truth_N1.tif", "truth_N2.tif"]
+    again = runner.invoke(app, ["demo", "--out", "d"])  # refused before any work
+    assert again.exit_code == 2 and "step 1 (world) would replace d/inputs" in again.output
+    assert runner.invoke(app, ["demo", "--out", "d", "--overwrite", "--quiet"]).exit_code == 0

@@ -12,13 +12,13 @@ import xarray as xr
 from rio_cogeo.cogeo import cog_validate
 from typer.testing import CliRunner
 
-from lulcmap import pipeline
 from lulcmap.chips import ChipPlan
 from lulcmap.cli.main import app
+from lulcmap.commands import predict as predict_module
+from lulcmap.commands.predict import predict
 from lulcmap.inference import EngineOptions
 from lulcmap.io.writers import percent_largest_remainder, write_outputs
 from lulcmap.legend import load_legend
-from lulcmap.pipeline import predict
 from lulcmap.testing import OracleModel, class_code_scene, make_grid, write_raster
 
 LEGEND = load_legend()
@@ -179,7 +179,7 @@ def test_scene_at_another_pixel_size_is_resampled_to_the_cards(
         transform=Affine(20, 0, t.c, 0, -20, t.f),
         nodata=0,
     )
-    with caplog.at_level("WARNING", logger="lulcmap.pipeline"):
+    with caplog.at_level("WARNING", logger="lulcmap.commands.predict"):
         ds = predict(scene20, dem=inputs["dem"], climate=inputs["climate"], device="cpu")
     assert "resampling on read" in caplog.text
     assert ds.rio.resolution() == (2240.0, -2240.0) and ds.sizes["y"] == 2
@@ -205,13 +205,13 @@ def test_scene_at_another_pixel_size_is_resampled_to_the_cards(
 def _spy_engine(monkeypatch: pytest.MonkeyPatch) -> list[EngineOptions]:
     """Record the options ``predict`` hands the engine (the engine still runs)."""
     seen: list[EngineOptions] = []
-    real = pipeline.run_inference
+    real = predict_module.run_inference
 
     def spy(*args: object, options: EngineOptions, **kwargs: object) -> object:
         seen.append(options)
         return real(*args, options=options, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "run_inference", spy)
+    monkeypatch.setattr(predict_module, "run_inference", spy)
     return seen
 
 
@@ -238,3 +238,17 @@ def test_bf16_fractions_stay_within_001_of_float32(small_world: dict[str, Path])
     assert a.shape[1:] == (8, 12) and np.isfinite(b).all()
     np.testing.assert_allclose(b.sum(axis=0), 1, atol=1e-5)
     assert 0 < np.abs(a - b).max() <= 0.01  # > 0: autocast did run
+
+
+def test_stride_is_checked_before_the_scene_is_read(tmp_path: Path) -> None:
+    """As soon as the card is known: a bad stride is reported even for a scene that is no raster,
+    and the Python API says the same as the command line."""
+    from lulcmap.errors import ConfigError
+    from lulcmap.testing.cli import assert_clean_failure, invoke
+
+    bogus = tmp_path / "scene.tif"
+    bogus.write_text("not a raster")
+    out = tmp_path / "out"
+    assert_clean_failure(*invoke("predict", bogus, "--out", out, "--stride", 300), out, "--stride")
+    with pytest.raises(ConfigError, match="--stride"):
+        predict(bogus, stride=300)

@@ -1,6 +1,7 @@
-"""``predict``: a short list of named steps, and ``run_predict`` which also writes the outputs.
+"""``predict``: one scene -> N1/N2 abundance maps. :func:`predict` is a short list of named steps;
+:func:`run_predict`, the command, also writes the outputs (COGs, Zarr, GeoParquet, run record).
 
-card   = load the model (card + verified safetensors or ONNX weights)
+card   = load the model (card + verified safetensors or ONNX weights); the stride checked
 scene  = open the scene lazily, in the card's radiometry
 plan   = plan chips on the scene grid (pure arithmetic)
 anc    = ancillary values per cell from the DEM and climate grids
@@ -14,65 +15,41 @@ The model's card says its level: an N2 model gives N2 and N1 (the legend's sum),
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
-import torch
 import xarray as xr
 
-from lulcmap import __version__
 from lulcmap.ancillary import compute_ancillary
 from lulcmap.chips import ChipPlan
-from lulcmap.config import PredictConfig
-from lulcmap.errors import ConfigError, InputNotFoundError, OutputExistsError
+from lulcmap.commands.base import Command, Progress, updates
+from lulcmap.config import PredictConfig, default
+from lulcmap.errors import ConfigError, InputNotFoundError
 from lulcmap.inference import EngineOptions, run_inference
 from lulcmap.io.climate import find_climate
 from lulcmap.io.scene import Scene, open_scene
-from lulcmap.io.writers import levels_of, output_names, write_outputs
+from lulcmap.io.warp import at_pixel_size, pixel_size_m, same_pixel_size
+from lulcmap.io.writers import check_outputs_free, levels_of, output_names, write_outputs
 from lulcmap.legend import LEVELS, Legend
 from lulcmap.model.card import ModelCard
 from lulcmap.model.onnx import OnnxModel
 from lulcmap.model.registry import load_model, resolve_card
-from lulcmap.training.resample import pixel_size_m, resample_scene
+from lulcmap.model.runtime import CardedModel, resolve_device, run_options
+from lulcmap.version import __version__
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class CardedModel(Protocol):
-    """A loaded model with its card (a :class:`TorchModel`, an :class:`OnnxModel`, or a test
-    double): abundances ``(N, C)`` at the card's ``output_level``."""
-
-    card: ModelCard
-
-    def __call__(self, images: torch.Tensor, ancillary: torch.Tensor) -> torch.Tensor: ...
 
 
 OUTPUT_SUFFIXES = tuple(output_names("", LEVELS).values())
 """Suffixes of every output ``predict`` can write; an N1 model's run has no ``_N2.tif``."""
 
 
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; asking for absent CUDA is an error."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "--device cuda was asked for but torch sees no CUDA device here; "
-            "use --device auto or --device cpu"
-        )
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}")
-    return device
-
-
-def _at_model_pixel_size(scene: Scene, card: ModelCard, tmp: str, chunk_rows: int) -> Scene:
-    """The scene resampled on read to the card's pixel size, if its own differs (by > 1 %)."""
+def _at_model_pixel_size(scene: Scene, card: ModelCard) -> Scene:
+    """The scene resampled on read to the card's pixel size, if its own differs (by more than
+    :data:`~lulcmap.io.warp.PIXEL_SIZE_TOLERANCE`, as :func:`~lulcmap.io.warp.at_pixel_size`)."""
     if not scene.grid.crs.is_projected:
         log.warning(
             "scene CRS %s is geographic; the model expects %g m pixels: warp the scene to a "
@@ -82,7 +59,7 @@ def _at_model_pixel_size(scene: Scene, card: ModelCard, tmp: str, chunk_rows: in
         )
         return scene
     own, wanted = pixel_size_m(scene.grid), card.input.pixel_size_m
-    if abs(own - wanted) <= 0.01 * wanted:
+    if same_pixel_size(own, wanted):
         return scene
     log.warning(
         "scene pixels are %g m but model %s was trained at %g m: resampling on read (%s) to %g m",
@@ -92,7 +69,7 @@ def _at_model_pixel_size(scene: Scene, card: ModelCard, tmp: str, chunk_rows: in
         "bilinear" if wanted < own else "average",
         wanted,
     )
-    return resample_scene(scene, wanted, tmp, chunk_rows=chunk_rows)
+    return at_pixel_size(scene, wanted)
 
 
 def _ancillary(
@@ -107,31 +84,6 @@ def _ancillary(
         raise InputNotFoundError(f"DEM {dem} does not exist; check the --dem path")
     grids = find_climate(climate, card.climate_names, overrides=dict(climate_vars))
     return compute_ancillary(plan, variables=names, dem=dem, climate=grids)
-
-
-def _engine_options(
-    net: CardedModel, device: str, batch_size: int, min_valid_fraction: float, bf16: bool
-) -> EngineOptions:
-    """How the engine runs ``net``. onnxruntime takes host arrays (it moves them to the GPU
-    itself) and spreads each call over all cores: one call at a time, no autocast."""
-    if isinstance(net, OnnxModel):
-        if bf16:
-            log.warning("bf16 applies to torch models only; ONNX model %s runs as is", net.card.id)
-        return EngineOptions(batch_size, min_valid_fraction, device="cpu", workers=1)
-    return EngineOptions(batch_size, min_valid_fraction, device=device, bf16=bf16)
-
-
-def _levels(fractions: np.ndarray, level: str, legend: Legend) -> dict[str, np.ndarray]:
-    """``{level: fractions}``, plus N1 as the legend's sum when ``level`` is N2."""
-    n = len(legend.names(level))
-    if fractions.shape[0] != n:
-        raise ValueError(
-            f"expected {level} fractions of {n} classes (legend {legend.id!r}), "
-            f"got {fractions.shape[0]}"
-        )
-    if level == "N1":
-        return {"N1": fractions}
-    return {"N1": legend.aggregate(fractions, axis=0), "N2": fractions}
 
 
 def prediction_dataset(
@@ -154,7 +106,7 @@ def prediction_dataset(
     grid = plan.cell_grid
     x, y = grid.xy_centres()
     bounds = plan.chip_bounds()
-    levels = _levels(fractions, level or card.output_level, legend)
+    levels = legend.levels_from(fractions, level or card.output_level)
     data_vars: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
         lv: ((f"class_{lv.lower()}", "y", "x"), values.astype(np.float32))
         for lv, values in levels.items()
@@ -190,23 +142,33 @@ def prediction_dataset(
     return ds.rio.write_coordinate_system()
 
 
+def check_stride(stride: int, card: ModelCard) -> None:
+    """``stride`` within 1..the card's chip size: checked as soon as the card is known."""
+    if not 1 <= stride <= card.input.chip_size:
+        raise ConfigError(
+            f"--stride must be between 1 and the model's chip size "
+            f"({card.input.chip_size} px) so that every scene pixel lies in some chip, "
+            f"got {stride}"
+        )
+
+
 def predict(
     scene: str | Path,
     *,
     dem: str | Path | None = None,
     climate: str | Path | None = None,
     climate_vars: Mapping[str, str | Path] | None = None,
-    model: str | Path | ModelCard | CardedModel | None = None,
-    stride: int = 224,
+    model: str | Path | ModelCard | CardedModel | None = default(PredictConfig, "model"),
+    stride: int = default(PredictConfig, "stride"),
     rgb_bands: str | Sequence[int | str] | None = None,
     scale: float | None = None,
     offset: float | None = None,
     mask: str | Path | None = None,
     mask_values: Sequence[int] | None = None,
-    min_valid_fraction: float = 0.5,
-    batch_size: int = 64,
-    device: str = "auto",
-    bf16: bool = False,
+    min_valid_fraction: float = default(PredictConfig, "min_valid_fraction"),
+    batch_size: int = default(PredictConfig, "batch_size"),
+    device: str = default(PredictConfig, "device"),
+    bf16: bool = default(PredictConfig, "bf16"),
     on_progress: Callable[[int, int], None] | None = None,
     timings: dict[str, float] | None = None,
 ) -> xr.Dataset:
@@ -219,14 +181,15 @@ def predict(
     ``bf16`` runs a torch model under bfloat16 autocast (CUDA or CPU; fractions differ from
     float32 by ~1e-3); ONNX models ignore it.
     """
-    with ExitStack() as stack:  # removes the temporary resampling VRT, if any, on exit
+    with ExitStack() as stack:  # closes the scene's GDAL handles on exit
         t = timings if timings is not None else {}
         clock = time.perf_counter()
         dev = resolve_device(device)
-        net = model if isinstance(model, CardedModel) else load_model(model, device=dev)
+        resolved = model.card if isinstance(model, CardedModel) else resolve_card(model)
+        check_stride(stride, resolved)  # before the weights and the scene are read
+        net = model if isinstance(model, CardedModel) else load_model(resolved, device=dev)
         card, legend = net.card, net.card.get_legend()
         chunk_rows = min(stride, card.input.chip_size)
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="lulcmap-"))
         original = open_scene(
             scene,
             rgb_bands=rgb_bands,
@@ -237,13 +200,9 @@ def predict(
             mask_values=mask_values,
             chunk_rows=chunk_rows,
         )
-        scn = _at_model_pixel_size(original, card, tmp, chunk_rows)
-        if not 1 <= stride <= card.input.chip_size:
-            raise ConfigError(
-                f"--stride must be between 1 and the model's chip size "
-                f"({card.input.chip_size} px) so that every scene pixel lies in some chip, "
-                f"got {stride}"
-            )
+        stack.callback(original.close)
+        scn = _at_model_pixel_size(original, card)
+        stack.callback(scn.close)
         plan = ChipPlan(scn.grid, chip_size=card.input.chip_size, stride=stride)
         t["setup_s"] = time.perf_counter() - clock
         anc = _ancillary(
@@ -266,9 +225,12 @@ def predict(
             if on_progress is not None:
                 on_progress(done[0], plan.n_cells)
 
-        opts = _engine_options(net, dev, batch_size, min_valid_fraction, bf16)
+        run = run_options(net, dev, bf16=bf16)
+        opts = EngineOptions.for_run(
+            run, batch_size=batch_size, min_valid_fraction=min_valid_fraction
+        )
         start = time.perf_counter()
-        n_classes = len(legend.classes(card.output_level))
+        n_classes = card.n_classes
         result = run_inference(
             scn, plan, anc_arr, net, n_classes=n_classes, options=opts, on_row=on_row
         )
@@ -291,32 +253,24 @@ def predict(
 
 def output_paths(out: Path, stem: str, levels: Sequence[str] = LEVELS) -> list[Path]:
     """The outputs of a prediction holding ``levels`` (see :func:`ModelCard.map_levels`)."""
-    return [out / name for name in output_names(stem, levels).values()]
+    return [Path(out) / name for name in output_names(stem, levels).values()]
 
 
-def check_outputs_free(
-    out: Path, stem: str, overwrite: bool, *, levels: Sequence[str] = LEVELS
-) -> None:
-    """Fail before any work when outputs exist and ``overwrite`` is not set."""
-    existing = [p.name for p in output_paths(out, stem, levels) if p.exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"{out} already holds {', '.join(existing)}; "
-            "pass --overwrite to replace them or choose another --out"
-        )
+def outputs(cfg: PredictConfig) -> list[Path]:
+    """Every output a prediction can write (an N1 model's has no ``_N2.tif``)."""
+    return output_paths(cfg.out, cfg.output_stem)
 
 
-def run_predict(
-    cfg: PredictConfig, *, on_progress: Callable[[int, int], None] | None = None
-) -> dict[str, Path]:
-    """``predict`` then write every output atomically; returns the written paths."""
+def run_predict(cfg: PredictConfig, progress: Progress | None = None) -> dict[str, Path]:
+    """``predict`` then write every output atomically; returns the written paths by kind."""
     stem = cfg.output_stem
     card = resolve_card(cfg.model)
-    check_outputs_free(cfg.out, stem, cfg.overwrite, levels=card.map_levels)
+    check_stride(cfg.stride, card)
+    check_outputs_free(output_paths(cfg.out, stem, card.map_levels), cfg.overwrite)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     options = cfg.model_dump(exclude={"scene", "out", "stem", "overwrite", "model"})
-    ds = predict(cfg.scene, model=card, **options, on_progress=on_progress, timings=timings)
+    ds = predict(cfg.scene, model=card, **options, on_progress=updates(progress), timings=timings)
     timings["total_before_write_s"] = time.perf_counter() - start
     record = run_record(cfg, ds, timings)
     return write_outputs(
@@ -327,6 +281,7 @@ def run_predict(
 def run_record(
     cfg: PredictConfig, ds: xr.Dataset, timings: Mapping[str, float]
 ) -> dict[str, object]:
+    """``<stem>.run.json``: inputs, model, options and their hash, grid, counts, timings."""
     a = ds.attrs
     n_cells = int(a["n_cells"])
     infer = timings.get("inference_s", 0.0)
@@ -365,11 +320,17 @@ def run_record(
     }
 
 
+COMMAND = Command(
+    "predict", PredictConfig, run_predict, outputs, "one scene -> N1/N2 abundance maps"
+)
+
 __all__ = [
-    "check_outputs_free",
+    "COMMAND",
+    "check_stride",
     "output_paths",
+    "outputs",
     "predict",
     "prediction_dataset",
-    "resolve_device",
     "run_predict",
+    "run_record",
 ]

@@ -1,7 +1,6 @@
 """Declarative pipelines: ``lulcmap run CONFIG.yaml`` (see ``pipelines/README.md``).
 
-A config is either the demo form -- ``demo:`` (generate the synthetic area) and ``predict:`` (map
-it, then score against the truth) -- or a list of ``steps:``, each one command with the same
+A pipeline is a list of ``steps:``, each one command of the table (:data:`COMMANDS`) with the same
 options as on the command line (the option names with ``_`` for ``-``, as in ``lulcmap <command>
 --help``)::
 
@@ -14,10 +13,11 @@ options as on the command line (the option names with ``_`` for ``-``, as in ``l
       - for: {seed: [1, 2]}                  # the step repeated, {seed} replaced in its strings
         world: {seed: "{seed}", out: "{out}/world-{seed}"}
 
-Steps: ``world`` (a synthetic world with its reference map, :class:`WorldConfig`),
-``prepare``, ``train``, ``evaluate``, ``predict``. Unknown keys are rejected. Relative paths are
-resolved against the config file's folder (then written relative to the current folder, so records
-stay short); ``--var`` values naming an existing file or folder are relative to the current folder.
+Steps: ``world`` (a synthetic world with its truth), ``prepare``, ``train``, ``evaluate``,
+``predict``, ``chips`` and ``score`` (predicted maps against truth maps). Unknown keys are
+rejected. Relative paths are resolved against the config file's folder (then written relative to
+the current folder, so records stay short); ``--var`` values naming an existing file or folder are
+relative to the current folder.
 """
 
 from __future__ import annotations
@@ -25,119 +25,71 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
-from lulcmap.config import DemoConfig, PredictConfig, _Config, validate
-from lulcmap.errors import ConfigError, InputNotFoundError, OutputExistsError
-from lulcmap.resources import short_path
-from lulcmap.training.options import TrainOptions
-from lulcmap.training.prepare import PrepareConfig
+from lulcmap.commands import COMMANDS
+from lulcmap.commands.base import Command, Progress
+from lulcmap.config import StrictConfig, validate
+from lulcmap.errors import ConfigError, InputNotFoundError
+from lulcmap.io.writers import check_outputs_free
+from lulcmap.resources import shipped_dir, short_path
 
 EXAMPLES = "see pipelines/README.md"
 
 
-class WorldConfig(_Config):
-    """A synthetic world with its truth, written as the tool's inputs (``world`` step)."""
-
-    seed: int
-    out: Path
-    size: int = Field(2240, ge=16)
-    """Pixels per side at 10 m (2240: the demo's worlds, which hold every class)."""
-    overwrite: bool = False
-
-
-class TrainStep(TrainOptions):
-    """``lulcmap train``: its options plus the datasets and the model folder."""
-
-    datasets: tuple[Path, ...] = Field(min_length=1)
-    out: Path
-    overwrite: bool = False
-
-    def options(self) -> TrainOptions:
-        return TrainOptions.model_validate(
-            self.model_dump(exclude={"datasets", "out", "overwrite"})
-        )
-
-
-class EvaluateStep(_Config):
-    """``lulcmap evaluate``."""
-
-    datasets: tuple[Path, ...] = Field(min_length=1)
-    model: str
-    out: Path
-    split: str | None = None
-    blocks: tuple[int, ...] | None = None
-    train_blocks: tuple[int, ...] | None = None
-    batch_size: int = Field(64, ge=1)
-    device: str = "auto"
-    overwrite: bool = False
-
-
-STEP_TYPES: dict[str, type[_Config]] = {
-    "world": WorldConfig,
-    "prepare": PrepareConfig,
-    "train": TrainStep,
-    "evaluate": EvaluateStep,
-    "predict": PredictConfig,
-}
-
-
-class Step(_Config):
-    """One command; exactly one of the fields is given."""
-
-    world: WorldConfig | None = None
-    prepare: PrepareConfig | None = None
-    train: TrainStep | None = None
-    evaluate: EvaluateStep | None = None
-    predict: PredictConfig | None = None
+class StepBase(StrictConfig):
+    """One command; exactly one of the fields (one per command of the table) is given."""
 
     @model_validator(mode="after")
-    def _one(self) -> Step:
-        given = [k for k in STEP_TYPES if getattr(self, k) is not None]
+    def _one(self) -> StepBase:
+        given = [k for k in COMMANDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"a step is one of {', '.join(STEP_TYPES)}; got {given or 'none'}")
+            raise ValueError(f"a step is one of {', '.join(COMMANDS)}; got {given or 'none'}")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in STEP_TYPES if getattr(self, k) is not None)
+        return next(k for k in COMMANDS if getattr(self, k) is not None)
+
+    @property
+    def command(self) -> Command:
+        return COMMANDS[self.kind]
 
     @property
     def config(self) -> Any:
         return getattr(self, self.kind)
 
 
-class RunConfig(_Config):
-    """A YAML pipeline: the demo form (``demo`` + ``predict``) or ``steps`` (module docstring)."""
+if TYPE_CHECKING:
+    Step = StepBase
+else:
+    Step = create_model(
+        "Step",
+        __base__=StepBase,
+        **{name: (cmd.config | None, None) for name, cmd in COMMANDS.items()},
+    )
+    """A pipeline step: one optional field per command of :data:`COMMANDS`."""
+
+
+class RunConfig(StrictConfig):
+    """A YAML pipeline: its variables, output folder and steps (module docstring)."""
 
     vars: dict[str, str] = Field(default_factory=dict)
     out: Path | None = None
-    demo: DemoConfig | None = None
-    predict: PredictConfig | None = None
-    steps: tuple[Step, ...] = ()
-
-    @model_validator(mode="after")
-    def _form(self) -> RunConfig:
-        if self.steps and (self.predict is not None or self.demo is not None):
-            raise ValueError("give `steps:`, or `demo:` and `predict:`, not both")
-        if not self.steps and self.predict is None:
-            raise ValueError("a config needs `steps:` (or the demo form, `predict:`)")
-        return self
+    steps: tuple[Step, ...] = Field(min_length=1)
 
     def with_overwrite(self) -> RunConfig:
-        """Every step (or the predict section) allowed to replace its outputs."""
-        if self.predict is not None:
-            return self.model_copy(
-                update={"predict": self.predict.model_copy(update={"overwrite": True})}
-            )
+        """Every step allowed to replace its outputs."""
         steps = tuple(
             s.model_copy(update={s.kind: s.config.model_copy(update={"overwrite": True})})
+            if "overwrite" in type(s.config).model_fields
+            else s
             for s in self.steps
         )
         return self.model_copy(update={"steps": steps})
@@ -199,7 +151,9 @@ def _is_path(annotation: Any) -> bool:
     return False
 
 
-def _resolve_paths(section: dict[str, Any], model: type[_Config], base: Path) -> dict[str, Any]:
+def _resolve_paths(
+    section: dict[str, Any], model: type[StrictConfig], base: Path
+) -> dict[str, Any]:
     """Relative paths of ``section`` (fields typed as paths, and card paths under ``model``)
     made relative to the current folder instead of ``base``."""
 
@@ -256,11 +210,9 @@ def load_run_config(
     values = {**given, "out": run_out}
     values = {k: _substitute(v, values, str(path)) if k != "out" else v for k, v in values.items()}
     data = dict(data, vars=given, out=short_path(Path(run_out)))
-    if isinstance(data.get("predict"), dict):
-        pred = _substitute(data["predict"], values, str(path))
-        pred["out"] = run_out
-        data["predict"] = _resolve_paths(pred, PredictConfig, base)
     steps = data.get("steps")
+    if not steps and set(data) <= set(RunConfig.model_fields):
+        raise ConfigError(f"{path}: a config needs `steps:`, a list of commands; {EXAMPLES}")
     if steps is not None:
         if not isinstance(steps, list):
             raise ConfigError(f"{path}: `steps` must be a list of steps; {EXAMPLES}")
@@ -272,107 +224,62 @@ def load_run_config(
 
 
 def _run_out(data: Mapping[str, Any], base: Path, out: Path | None) -> str:
-    """The run's folder, absolute: ``--out``, else ``out:`` (``predict.out`` in the demo form)."""
+    """The run's folder, absolute: ``--out``, else ``out:``."""
     if out is not None:
         return os.path.abspath(out)
-    legacy = data.get("predict", {}).get("out") if isinstance(data.get("predict"), dict) else None
-    value = data.get("out", legacy)
+    value = data.get("out")
     if not isinstance(value, str) or not value or "{" in value:
         raise ConfigError(f"config needs an output folder: `out:` or --out; {EXAMPLES}")
     return os.path.abspath(base / value)
 
 
 def _step(step: Any, values: Mapping[str, str], base: Path, where: str) -> Any:
-    if not isinstance(step, Mapping) or len([k for k in step if k in STEP_TYPES]) != 1:
+    if not isinstance(step, Mapping) or len([k for k in step if k in COMMANDS]) != 1:
         return step  # validation says what is wrong
-    kind = next(k for k in step if k in STEP_TYPES)
+    kind = next(k for k in step if k in COMMANDS)
     body = step[kind]
     if not isinstance(body, Mapping):
         return step
     body = _substitute(dict(body), values, where)
-    return {**step, kind: _resolve_paths(body, STEP_TYPES[kind], base)}
+    return {**step, kind: _resolve_paths(body, COMMANDS[kind].config, base)}
 
 
 # -- running ---------------------------------------------------------------------------------------
-def existing_outputs(step: Step) -> list[Path]:
-    """What ``step`` would replace: checked for every step before a pipeline starts."""
-    cfg = step.config
-    if getattr(cfg, "overwrite", False):
-        return []
-    out = Path(cfg.out)
-    if step.kind in ("world", "prepare"):
-        return [out] if out.exists() else []
-    if step.kind == "train":
-        from lulcmap.training.outputs import OUTPUTS
-
-        names: Sequence[str] = list(OUTPUTS.values())
-    elif step.kind == "evaluate":
-        from lulcmap.evaluation.runner import output_names
-
-        names = output_names(())  # the scatter plots' names depend on the model's levels
-    else:
-        from lulcmap.pipeline import output_paths
-
-        return [p for p in output_paths(out, cfg.output_stem) if p.exists()]
-    return [out / n for n in names if (out / n).exists()]
-
-
 def check_outputs(cfg: RunConfig) -> None:
     """Refuse to start a pipeline that would stop at a step whose outputs exist."""
     for i, step in enumerate(cfg.steps, 1):
-        found = existing_outputs(step)
-        if found:
-            raise OutputExistsError(
-                f"step {i} ({step.kind}) would replace {found[0]}; pass --overwrite to replace "
-                "outputs or choose another --out"
-            )
+        config = step.config
+        overwrite = bool(getattr(config, "overwrite", False))
+        check_outputs_free(step.command.outputs(config), overwrite, step=f"step {i} ({step.kind})")
 
 
-def run_step(
-    step: Step,
-    *,
-    on_progress: Callable[[int, int], None] | None = None,
-    on_epoch: Callable[[Any], None] | None = None,
-) -> Any:
-    """Run one step as its command would; returns what the command's function returns."""
-    cfg = step.config
-    if step.kind == "world":
-        from lulcmap.demo import write_training_world
+def run_step(step: StepBase, progress: Progress | None = None) -> Any:
+    """Run one step as its command would; returns what the command's ``run`` returns."""
+    return step.command.run(step.config, progress)
 
-        return write_training_world(cfg)
-    if step.kind == "prepare":
-        from lulcmap.training.prepare import prepare_dataset
 
-        return prepare_dataset(cfg, on_progress=on_progress)
-    if step.kind == "train":
-        from lulcmap.training.outputs import run_train
+def run_steps(
+    cfg: RunConfig, progress: Callable[[StepBase], Progress | None] | None = None
+) -> Iterator[tuple[StepBase, Any]]:
+    """Every step in order, after checking that none would replace existing outputs: yields
+    ``(step, result)`` as each finishes. ``progress(step)`` gives the step's progress callbacks."""
+    check_outputs(cfg)
+    for step in cfg.steps:
+        yield step, run_step(step, progress(step) if progress is not None else None)
 
-        return run_train(
-            cfg.datasets, out=cfg.out, options=cfg.options(), overwrite=cfg.overwrite,
-            on_step=on_progress, on_epoch=on_epoch,
-        )  # fmt: skip
-    if step.kind == "evaluate":
-        from lulcmap.evaluation.runner import run_evaluate
 
-        return run_evaluate(
-            cfg.datasets, model=cfg.model, out=cfg.out, split=cfg.split, blocks=cfg.blocks,
-            train_blocks=cfg.train_blocks, batch_size=cfg.batch_size, device=cfg.device,
-            overwrite=cfg.overwrite, on_progress=on_progress,
-        )  # fmt: skip
-    from lulcmap.pipeline import run_predict
-
-    return run_predict(cfg, on_progress=on_progress)
+def demo_config(out: Path, *, overwrite: bool = False) -> RunConfig:
+    """The shipped ``pipelines/demo.yaml`` (``lulcmap demo``) with its output folder ``out``."""
+    cfg = load_run_config(shipped_dir("pipelines") / "demo.yaml", out=out)
+    return cfg.with_overwrite() if overwrite else cfg
 
 
 __all__ = [
-    "STEP_TYPES",
-    "EvaluateStep",
     "RunConfig",
     "Step",
-    "TrainStep",
-    "WorldConfig",
     "check_outputs",
-    "existing_outputs",
+    "demo_config",
     "load_run_config",
     "run_step",
+    "run_steps",
 ]
