@@ -64,7 +64,12 @@ class InputDataError(LulcmapError, ValueError):
     """Input data are readable but unusable (e.g. no valid pixel)."""
 
 
+class AncillaryRangeError(InputDataError):
+    """Ancillary values outside the model's training range, or in another unit (``--strict``)."""
+
+
 __all__ = [
+    "AncillaryRangeError",
     "BandSelectionError",
     "ConfigError",
     "CoverageError",
