@@ -41,8 +41,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("chips", "zonal", "model"),
     # L2 reading and writing: rasters and scenes, the chip stream, the chip-dataset format
     ("io", "stream", "chipdata"),
-    # L3 engines on what is read: ancillary means, batched inference, the synthetic world
-    ("ancillary", "inference", "synthetic"),
+    # L3 engines on what is read: ancillary means, batched inference (chips, pixels), the synthetic
+    # world
+    ("ancillary", "inference", "pixels", "synthetic"),
     # L4 the original workflow's chip folders; evaluation of a model on a chip dataset
     ("compat", "evaluation"),
     # L5 prepare and train (train evaluates what it trains)

@@ -31,6 +31,8 @@ def base_args(w: dict[str, Path], out: Path) -> list[object]:
         "--out",
         out,
         "--quiet",
+        "--model",
+        "demo-synthetic",
     ]
 
 

@@ -48,10 +48,26 @@ class PredictConfig(StrictConfig):
     climate_vars: dict[str, Path] = Field(
         default_factory=dict, description="One raster per climate variable, by name."
     )
-    model: str = Field("demo-synthetic", description=MODEL_HELP)
+    model: str = Field("presto-dynamicworld", description=MODEL_HELP)
     stride: int = Field(224, ge=1, description="Output cell size in scene pixels.")
     rgb_bands: str | None = Field(
         None, description="Red,green,blue as 1-based indexes (4,3,2) or names (B04,B03,B02)."
+    )
+    bands: str | None = Field(
+        None,
+        description="Names of all the scene's bands, in order (e.g. B02,B03,B04,B08), for a "
+        "pixel-encoder model when the file has no band descriptions.",
+    )
+    pixels_per_cell: int | None = Field(
+        None,
+        ge=0,
+        description="Pixel-encoder models: pixels encoded per cell, a k x k lattice (a square: "
+        "16, 64, 256...) or 0 for every pixel (default: the model card's).",
+    )
+    date: str | None = Field(
+        None,
+        description="Acquisition date YYYY-MM-DD (or YYYY-MM), for a pixel-encoder model when "
+        "the scene's metadata and name do not give it.",
     )
     scale: float | None = Field(
         None, description="Reflectance per digital number (default 1/10000 for integer DNs)."
@@ -75,6 +91,11 @@ class PredictConfig(StrictConfig):
         False,
         description="Run the model under bfloat16 autocast, on CUDA or CPU (faster on GPUs and on "
         "CPUs with AVX512-BF16/AMX; fractions differ from float32 by ~1e-3).",
+    )
+    strict: bool = Field(
+        False,
+        description="Refuse ancillary values outside the model's training range (beyond 5 σ of "
+        "its card's statistics, or in another unit such as kelvin for °C) instead of warning.",
     )
     stem: str | None = Field(None, description="Output name stem (default: scene name).")
     overwrite: bool = Field(False, description=OVERWRITE_HELP)

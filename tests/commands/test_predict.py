@@ -90,7 +90,11 @@ def test_nodata_area_becomes_nodata_cells(tmp_path: Path) -> None:
 def test_demo_model_on_a_synthetic_world(small_world: dict[str, Path]) -> None:
     """The shipped demo model, real DEM/climate co-registration, sensible fractions."""
     ds = predict(
-        small_world["scene"], dem=small_world["dem"], climate=small_world["climate"], device="cpu"
+        small_world["scene"],
+        dem=small_world["dem"],
+        climate=small_world["climate"],
+        device="cpu",
+        model="demo-synthetic",
     )
     n2 = ds["N2"].values
     assert np.isfinite(n2).all() and (n2 >= 0).all()
@@ -128,7 +132,13 @@ def test_real_patagonia_subset_end_to_end(data_dir: Path, tmp_path: Path) -> Non
         ]
     }
     ds = predict(
-        scene, dem=dem, climate_vars=clim, rgb_bands="B04,B03,B02", offset=-0.1, device="cpu"
+        scene,
+        dem=dem,
+        climate_vars=clim,
+        rgb_bands="B04,B03,B02",
+        offset=-0.1,
+        device="cpu",
+        model="demo-synthetic",
     )
     assert ds.sizes["y"] == 1 and ds.sizes["x"] == 2  # ceil(200/224) x ceil(300/224)
     n2 = ds["N2"].values
@@ -153,6 +163,7 @@ def test_sentinel2_safe_equals_its_8bit_rendering(tmp_path: Path, as_zip: bool) 
     safe = write_safe(tmp_path, {"B04": dn[0], "B03": dn[1], "B02": dn[2]})
     scene = zip_safe(safe) if as_zip else safe
     common = {"dem": inputs["dem"], "climate": inputs["climate"], "device": "cpu"}
+    common["model"] = "demo-synthetic"
     from_safe = predict(scene, **common)
     from_tif = predict(inputs["scene"], **common)
     assert from_safe.attrs["scene"]["driver"] == "SENTINEL2"
@@ -180,7 +191,10 @@ def test_scene_at_another_pixel_size_is_resampled_to_the_cards(
         nodata=0,
     )
     with caplog.at_level("WARNING", logger="lulcmap.commands.predict"):
-        ds = predict(scene20, dem=inputs["dem"], climate=inputs["climate"], device="cpu")
+        ds = predict(
+            scene20, dem=inputs["dem"], climate=inputs["climate"], device="cpu",
+            model="demo-synthetic",
+        )  # fmt: skip
     assert "resampling on read" in caplog.text
     assert ds.rio.resolution() == (2240.0, -2240.0) and ds.sizes["y"] == 2
     assert ds.attrs["scene"]["resampled_from"]["width"] == 224
@@ -198,7 +212,10 @@ def test_scene_at_another_pixel_size_is_resampled_to_the_cards(
     scene10 = write_raster(
         tmp_path / "scene10.tif", fine, crs=world.grid.crs, transform=t, nodata=0
     )
-    ref = predict(scene10, dem=inputs["dem"], climate=inputs["climate"], device="cpu")
+    ref = predict(
+        scene10, dem=inputs["dem"], climate=inputs["climate"], device="cpu",
+        model="demo-synthetic",
+    )  # fmt: skip
     np.testing.assert_allclose(ds["N2"].values, ref["N2"].values, atol=1e-3)
 
 
@@ -222,6 +239,7 @@ def test_cli_bf16_reaches_the_engine(
     seen = _spy_engine(monkeypatch)
     args = ["predict", small_world["scene"], "--dem", small_world["dem"], "--climate"]
     args += [small_world["climate"], "--out", tmp_path, "--device", "cpu", "--quiet", *flag]
+    args += ["--model", "demo-synthetic"]
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     assert [o.bf16 for o in seen] == [bool(flag)] and seen[0].device == "cpu"
@@ -232,6 +250,7 @@ def test_cli_bf16_reaches_the_engine(
 def test_bf16_fractions_stay_within_001_of_float32(small_world: dict[str, Path]) -> None:
     """The demo model under CPU bfloat16 autocast, 96 overlapping chips (stride 56)."""
     inputs = {"dem": small_world["dem"], "climate": small_world["climate"], "device": "cpu"}
+    inputs["model"] = "demo-synthetic"
     fp32 = predict(small_world["scene"], stride=56, **inputs)
     bf16 = predict(small_world["scene"], stride=56, bf16=True, **inputs)
     a, b = fp32["N2"].values, bf16["N2"].values

@@ -39,11 +39,12 @@ def test_cli_api_and_pipeline_give_the_same_outputs(
     monkeypatch.chdir(tmp_path)
     w = {k: short_path(v) for k, v in small_world.items()}  # as a pipeline records them
     knobs = {"stride": 112, "min_valid_fraction": 0.4, "batch_size": 5, "device": "cpu"}
+    knobs["model"] = "demo-synthetic"
     # 1. the command line
     code, output = invoke(
         "predict", w["scene"], "--dem", w["dem"], "--climate", w["climate"], "--out", "cli",
         "--stride", 112, "--min-valid-fraction", 0.4, "--batch-size", 5, "--device", "cpu",
-        "--quiet",
+        "--quiet", "--model", "demo-synthetic",
     )  # fmt: skip
     assert code == 0, output
     # 2. the Python API: the config the command line validates, run through the same command

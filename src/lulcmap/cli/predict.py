@@ -49,12 +49,14 @@ def check_paths(cfg: PredictConfig) -> None:
     check_climate_paths(cfg.climate, cfg.climate_vars)
 
 
-def report(paths: dict[str, Path], seconds: float, quiet: bool) -> None:
+def report(paths: dict[str, Path], seconds: float, quiet: bool, model: str = "") -> None:
     if quiet:
         return
     console.print(f"wrote {len(paths)} outputs in {seconds:.1f} s:")
     for path in paths.values():
         console.print(f"  {path}")
+    if model:
+        console.print(model, highlight=False)
 
 
 @user_errors
@@ -69,6 +71,9 @@ def predict(
     model: str = option(C, "model", "-m"),
     stride: int = option(C, "stride"),
     rgb_bands: str | None = option(C, "rgb_bands"),
+    bands: str | None = option(C, "bands"),
+    pixels_per_cell: int | None = option(C, "pixels_per_cell"),
+    date: str | None = option(C, "date"),
     scale: float | None = option(C, "scale"),
     offset: float | None = option(C, "offset"),
     boa_offset: bool = typer.Option(
@@ -80,6 +85,7 @@ def predict(
     batch_size: int = option(C, "batch_size"),
     device: str = option(C, "device"),
     bf16: bool = option(C, "bf16"),
+    strict: bool = option(C, "strict"),
     stem: str | None = option(C, "stem"),
     overwrite: bool = option(C, "overwrite"),
     quiet: Quiet = False,
@@ -99,7 +105,10 @@ def predict(
     with importing():
         from lulcmap.commands.base import Progress
         from lulcmap.commands.predict import run_predict
+        from lulcmap.model.registry import resolve_card
     start = time.perf_counter()
     with progress_bar(quiet, "predict") as update:
         paths = run_predict(cfg, Progress(update))
-    report(paths, time.perf_counter() - start, quiet)
+    card = resolve_card(cfg.model)
+    about = f"model {card.id} {card.version}, trained on {card.trained_on}"
+    report(paths, time.perf_counter() - start, quiet, about)

@@ -4,9 +4,15 @@
 card   = load the model (card + verified safetensors or ONNX weights); the stride checked
 scene  = open the scene lazily, in the card's radiometry
 plan   = plan chips on the scene grid (pure arithmetic)
-anc    = ancillary values per cell from the DEM and climate grids
+anc    = ancillary values per cell from the DEM and climate grids, checked against the card's
+         range (a warning per variable outside it; ``strict``: an error)
 result = stream chips through the model
 ds     = an xarray.Dataset on the output grid
+
+A pixel-encoder model (``kind: pixel_encoder``, e.g. the default ``presto-dynamicworld``) takes
+the same cells through :mod:`lulcmap.commands.pixel_predict` (every band as reflectance, the month,
+lattice pixels through the pixel engine) instead of steps scene..result; the dataset and every
+output are the same.
 
 The model's card says its level: an N2 model gives N2 and N1 (the legend's sum), an N1 model
 (e.g. the published N1 model through ONNX) gives N1 only, and only N1 is written.
@@ -26,16 +32,19 @@ import xarray as xr
 from lulcmap.ancillary import compute_ancillary
 from lulcmap.chips import ChipPlan
 from lulcmap.commands.base import Command, Progress, updates
+from lulcmap.commands.pixel_predict import run_pixel_steps
 from lulcmap.config import PredictConfig, default
-from lulcmap.errors import ConfigError, InputNotFoundError
-from lulcmap.inference import EngineOptions, run_inference
+from lulcmap.errors import AncillaryRangeError, ConfigError, InputNotFoundError
+from lulcmap.inference import EngineOptions, InferenceResult, run_inference
 from lulcmap.io.climate import find_climate
-from lulcmap.io.scene import Scene, open_scene
+from lulcmap.io.scene import SYNTHETIC_TAG, Scene, open_scene, raster_tags
 from lulcmap.io.warp import at_pixel_size, pixel_size_m, same_pixel_size
 from lulcmap.io.writers import check_outputs_free, levels_of, output_names, write_outputs
 from lulcmap.legend import LEVELS, Legend
 from lulcmap.model.card import ModelCard
 from lulcmap.model.onnx import OnnxModel
+from lulcmap.model.pixel import PixelEncoderModel
+from lulcmap.model.ranges import check_ancillary, checked_names
 from lulcmap.model.registry import load_model, resolve_card
 from lulcmap.model.runtime import CardedModel, resolve_device, run_options
 from lulcmap.version import __version__
@@ -128,6 +137,7 @@ def prediction_dataset(
         attrs={
             "model_id": card.id,
             "model_version": card.version,
+            "trained_on": card.trained_on,
             "weights_sha256": card.weights.sha256,
             "weights_format": card.weights.format,
             "legend": legend.id,
@@ -140,6 +150,28 @@ def prediction_dataset(
     )
     ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
     return ds.rio.write_coordinate_system()
+
+
+def check_ranges(
+    card: ModelCard, anc: Mapping[str, np.ndarray], *, strict: bool
+) -> dict[str, object]:
+    """The card's range check of the ancillary values (:mod:`lulcmap.model.ranges`): one warning
+    per finding, or with ``strict`` the first as an error; returns the run record's entry."""
+    findings = check_ancillary(card.ancillary, anc)
+    if strict and findings:
+        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+        raise AncillaryRangeError(
+            f"{findings[0].message(card.id)}{more}; --strict refuses it: fix the grid, or "
+            "leave out --strict to map with a warning"
+        )
+    for finding in findings:
+        log.warning("%s", finding.message(card.id))
+    checked, unchecked = checked_names(v for v in card.ancillary if v.name in anc)
+    return {
+        "checked": checked,
+        "not_checked_no_statistics": unchecked,
+        "findings": [f.to_dict() for f in findings],
+    }
 
 
 def check_stride(stride: int, card: ModelCard) -> None:
@@ -169,6 +201,10 @@ def predict(
     batch_size: int = default(PredictConfig, "batch_size"),
     device: str = default(PredictConfig, "device"),
     bf16: bool = default(PredictConfig, "bf16"),
+    strict: bool = default(PredictConfig, "strict"),
+    bands: str | None = None,
+    pixels_per_cell: int | None = None,
+    date: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     timings: dict[str, float] | None = None,
 ) -> xr.Dataset:
@@ -179,7 +215,14 @@ def predict(
     ``valid_fraction`` and the ancillary values used. A model whose card gives only N1 (its
     ``levels: [N1]``) yields ``N1`` alone. ``on_progress(done, total)`` counts cells.
     ``bf16`` runs a torch model under bfloat16 autocast (CUDA or CPU; fractions differ from
-    float32 by ~1e-3); ONNX models ignore it.
+    float32 by ~1e-3); ONNX models ignore it. Ancillary values outside the card's range (see
+    :mod:`lulcmap.model.ranges`) are logged as warnings, or with ``strict`` raise
+    :class:`~lulcmap.errors.AncillaryRangeError` before inference.
+
+    A pixel-encoder model (``kind: pixel_encoder``) runs on lattice pixels of the same cells
+    (:mod:`lulcmap.commands.pixel_predict`): ``bands`` names the scene's bands,
+    ``pixels_per_cell`` overrides the card's lattice, ``date`` gives the month when the scene's
+    metadata and name do not; ``rgb_bands`` does not apply.
     """
     with ExitStack() as stack:  # closes the scene's GDAL handles on exit
         t = timings if timings is not None else {}
@@ -189,6 +232,37 @@ def predict(
         check_stride(stride, resolved)  # before the weights and the scene are read
         net = model if isinstance(model, CardedModel) else load_model(resolved, device=dev)
         card, legend = net.card, net.card.get_legend()
+        warn_synthetic(card, scene)
+        done, total = [0], [0]
+
+        def on_row(n: int) -> None:
+            done[0] += n
+            if on_progress is not None:
+                on_progress(done[0], total[0])
+
+        run = run_options(net, dev, bf16=bf16)
+        opts = EngineOptions.for_run(
+            run, batch_size=batch_size, min_valid_fraction=min_valid_fraction
+        )
+        if card.kind == "pixel_encoder" or isinstance(net, PixelEncoderModel):
+            if rgb_bands is not None:
+                log.warning("--rgb-bands does not apply to pixel-encoder model %s", card.id)
+            px = run_pixel_steps(
+                stack, scene, card, net, options=opts, stride=stride,
+                dem=Path(dem) if dem else None, climate=Path(climate) if climate else None,
+                climate_vars={k: Path(v) for k, v in (climate_vars or {}).items()},
+                bands=bands, pixels_per_cell=pixels_per_cell, date_text=date, scale=scale,
+                offset=offset, mask=Path(mask) if mask else None, mask_values=mask_values,
+                on_row=on_row, on_plan=lambda n: total.__setitem__(0, n),
+            )  # fmt: skip
+            t["inference_s"] = time.perf_counter() - clock
+            ds = prediction_dataset(
+                px.plan, px.result.fractions, px.result.valid_fraction, px.anc, card=card,
+                legend=legend,
+            )  # fmt: skip
+            _count(ds, px.plan, px.result, dev, px.scene, px.original)
+            ds.attrs["pixel_encoder"] = px.info
+            return ds
         chunk_rows = min(stride, card.input.chip_size)
         original = open_scene(
             scene,
@@ -213,22 +287,13 @@ def predict(
             {k: Path(v) for k, v in (climate_vars or {}).items()},
         )
         t["ancillary_s"] = time.perf_counter() - clock - t["setup_s"]
+        checks = check_ranges(card, anc, strict=strict)  # before any inference
         anc_arr = (
             np.stack([anc[n] for n in card.ancillary_names], axis=-1)
             if anc
             else np.zeros((*plan.shape, 0))
         )
-        done = [0]
-
-        def on_row(n: int) -> None:
-            done[0] += n
-            if on_progress is not None:
-                on_progress(done[0], plan.n_cells)
-
-        run = run_options(net, dev, bf16=bf16)
-        opts = EngineOptions.for_run(
-            run, batch_size=batch_size, min_valid_fraction=min_valid_fraction
-        )
+        total[0] = plan.n_cells
         start = time.perf_counter()
         n_classes = card.n_classes
         result = run_inference(
@@ -238,17 +303,40 @@ def predict(
         ds = prediction_dataset(
             plan, result.fractions, result.valid_fraction, anc, card=card, legend=legend
         )
-        ds.attrs.update(
-            n_cells=plan.n_cells,
-            n_predicted=result.n_predicted,
-            n_low_valid=result.n_low_valid,
-            n_no_ancillary=result.n_no_ancillary,
-            device=net.device.type if isinstance(net, OnnxModel) else dev,
-            scene=scn.describe(),
+        _count(
+            ds, plan, result, net.device.type if isinstance(net, OnnxModel) else dev, scn, original
         )
-        if scn is not original:
-            ds.attrs["scene"]["resampled_from"] = original.describe()
+        ds.attrs["ancillary_checks"] = checks
         return ds
+
+
+def _count(
+    ds: xr.Dataset, plan: ChipPlan, result: InferenceResult, device: str, scn: Scene,
+    original: Scene,
+) -> None:  # fmt: skip
+    """The counts, device and scene description a prediction's attrs carry."""
+    ds.attrs.update(
+        n_cells=plan.n_cells,
+        n_predicted=result.n_predicted,
+        n_low_valid=result.n_low_valid,
+        n_no_ancillary=result.n_no_ancillary,
+        device=device,
+        scene=scn.describe(),
+    )
+    if scn is not original:
+        ds.attrs["scene"]["resampled_from"] = original.describe()
+
+
+def warn_synthetic(card: ModelCard, scene: str | Path) -> None:
+    """One warning when a model trained on synthetic data maps anything but a synthetic world
+    (a scene :func:`lulcmap.synthetic.write_world` wrote: it carries :data:`SYNTHETIC_TAG`)."""
+    if card.training_domain != "synthetic" or SYNTHETIC_TAG in raster_tags(scene):
+        return
+    log.warning(
+        "model %s was trained on synthetic data only: its abundances on real imagery mean "
+        "nothing; use the default model (presto-dynamicworld) or one trained on real data",
+        card.id,
+    )
 
 
 def output_paths(out: Path, stem: str, levels: Sequence[str] = LEVELS) -> list[Path]:
@@ -300,7 +388,10 @@ def run_record(
             "weights_format": a.get("weights_format"),
             "legend": a["legend"],
             "levels": list(levels_of(ds)),
+            "kind": "pixel_encoder" if "pixel_encoder" in a else "chip_cnn",
+            "trained_on": a.get("trained_on"),
         },
+        "pixel_encoder": a.get("pixel_encoder"),
         "options": cfg.model_dump(mode="json"),
         "config_sha256": cfg.digest(),
         "grid": {
@@ -314,6 +405,7 @@ def run_record(
             "below_valid_threshold": int(a["n_low_valid"]),
             "without_ancillary": int(a["n_no_ancillary"]),
         },
+        "ancillary_checks": a.get("ancillary_checks"),
         "device": a["device"],
         "timings_s": dict(timings),
         "chips_per_s": n_cells / infer if infer else None,
@@ -326,6 +418,7 @@ COMMAND = Command(
 
 __all__ = [
     "COMMAND",
+    "check_ranges",
     "check_stride",
     "output_paths",
     "outputs",

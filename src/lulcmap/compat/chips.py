@@ -28,7 +28,7 @@ from lulcmap.errors import ConfigError
 from lulcmap.io.writers import atomic_outputs, check_outputs_free
 from lulcmap.legend import Legend
 from lulcmap.model.card import ModelCard
-from lulcmap.model.registry import load_model, resolve_card
+from lulcmap.model.registry import load_chip_model, resolve_card
 from lulcmap.model.runtime import Batch, CardedModel, resolve_device, run_options, run_rows
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,11 @@ def run_chips(
         chip_size=card.input.chip_size,
     )
     dev = resolve_device(device)
-    net = model if isinstance(model, CardedModel) else load_model(card, device=dev)
+    net = (
+        model
+        if isinstance(model, CardedModel)
+        else load_chip_model(card, device=dev, command="`lulcmap chips`")
+    )
     tables = predict_chips(
         folder, net, levels=levels, batch_size=batch_size, device=dev, on_progress=on_progress
     )

@@ -31,7 +31,7 @@ from lulcmap.evaluation.selection import select_chips
 from lulcmap.io.writers import check_outputs_free
 from lulcmap.legend import LEVELS, Legend, derived_levels
 from lulcmap.model.card import ModelCard
-from lulcmap.model.registry import load_model, resolve_card
+from lulcmap.model.registry import load_chip_model, resolve_card
 from lulcmap.model.runtime import Batch, CardedModel, resolve_device, run_options, run_rows
 from lulcmap.resources import short_path
 
@@ -257,7 +257,9 @@ def run_evaluate(
     dsio.check_fits_model(ds, card, card.map_levels)
     selection = select_chips(ds, card, split=split, blocks=blocks, train_blocks=train_blocks)
     net = (
-        model if isinstance(model, CardedModel) else load_model(card, device=resolve_device(device))
+        model
+        if isinstance(model, CardedModel)
+        else load_chip_model(card, device=resolve_device(device), command="`lulcmap evaluate`")
     )
     result = evaluate_model(
         ds,

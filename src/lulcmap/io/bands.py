@@ -117,4 +117,21 @@ def select_bands(
     return red, green, blue
 
 
-__all__ = ["SAFE_DEFAULT_BANDS", "band_label", "select_bands"]
+def name_bands(
+    ds: DatasetReader, bands: Sequence[int], names: Sequence[str] | None, *, name: str
+) -> list[str]:
+    """The names of ``bands``: ``names`` given by position (``--bands B02,B03,B04,B08``, one per
+    band of the file), else each band's description (:func:`band_label`)."""
+    if names is None:
+        return [band_label(ds, b) for b in bands]
+    given = [n.strip() for n in names]
+    if len(given) != ds.count or not all(given):
+        raise BandSelectionError(
+            f"--bands names {len(given)} band(s) ({', '.join(given)}) but scene {name} has "
+            f"{ds.count} ({_listing(ds)}); give one name per band, in order, e.g. "
+            f"--bands {','.join(['B02', 'B03', 'B04', 'B08'][: ds.count])}"
+        )
+    return [given[b - 1] for b in bands]
+
+
+__all__ = ["SAFE_DEFAULT_BANDS", "band_label", "name_bands", "select_bands"]

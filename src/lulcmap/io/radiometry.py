@@ -39,7 +39,7 @@ def _check_user_values(scale: float | None, offset: float | None) -> None:
 
 def reflectance_coefficients(
     ds: DatasetReader,
-    bands: tuple[int, int, int],
+    bands: tuple[int, ...],
     dtype: np.dtype,
     *,
     scale: float | None,
@@ -68,15 +68,15 @@ def reflectance_coefficients(
     scales: tuple[float, ...]
     offsets: tuple[float, ...]
     if scale is not None:
-        scales = (float(scale),) * 3
+        scales = (float(scale),) * len(bands)
     elif is_safe:
-        scales = (1.0 / quant,) * 3
+        scales = (1.0 / quant,) * len(bands)
     elif declared:
         scales = tuple(float(ds.scales[i]) for i in idx)
     else:
-        scales = (INTEGER_DN_SCALE if np.issubdtype(dtype, np.integer) else 1.0,) * 3
+        scales = (INTEGER_DN_SCALE if np.issubdtype(dtype, np.integer) else 1.0,) * len(bands)
     if offset is not None:
-        offsets = (float(offset),) * 3
+        offsets = (float(offset),) * len(bands)
     elif is_safe:
         offsets = tuple(_safe_offset(ds.tags(b), quant) for b in bands)
         baseline = tags.get("PROCESSING_BASELINE", "")
@@ -90,7 +90,7 @@ def reflectance_coefficients(
     elif declared:
         offsets = tuple(float(ds.offsets[i]) for i in idx)
     else:
-        offsets = (0.0,) * 3
+        offsets = (0.0,) * len(bands)
     return scales, offsets
 
 
@@ -164,10 +164,32 @@ def to_uint8(
     return rgb
 
 
+def to_reflectance(
+    dn: np.ndarray,
+    valid: np.ndarray,
+    *,
+    scale: Sequence[float] | None,
+    offset: Sequence[float] | None,
+    reflectance_max: float,
+) -> np.ndarray:
+    """Raw values ``(bands, h, w)`` -> float32 reflectance ``DN * scale + offset``, 0 where
+    ``valid`` is False. 8-bit values (``scale`` None) are taken as the card's stretch and
+    inverted: ``value / 255 * reflectance_max``."""
+    refl = dn.astype(np.float32)
+    if scale is None or offset is None:
+        refl *= np.float32(reflectance_max / 255.0)
+    else:
+        refl *= np.asarray(scale, np.float32)[:, None, None]
+        refl += np.asarray(offset, np.float32)[:, None, None]
+    refl[:, ~valid] = 0.0
+    return refl
+
+
 __all__ = [
     "INTEGER_DN_SCALE",
     "radiometry_lut",
     "reflectance_coefficients",
     "stretch",
+    "to_reflectance",
     "to_uint8",
 ]

@@ -7,6 +7,10 @@ green and blue (:mod:`lulcmap.io.bands`), the per-band reflectance scale and off
 (:mod:`lulcmap.io.radiometry`), what marks a pixel invalid (:mod:`lulcmap.io.masks`) and the
 block cache it is read with (:func:`lulcmap.io.env.strip_cache_bytes`). :meth:`Scene.warped`
 reads the same scene, with all of that, on another grid (:mod:`lulcmap.io.warp`).
+
+``open_scene(..., output="reflectance")`` keeps every band of the scene (named by description,
+or by ``band_names`` position by position) and reads them as float32 reflectance 0..1 instead of
+the card's 8-bit RGB: what a pixel encoder takes (:mod:`lulcmap.pixels`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import dask
 import numpy as np
@@ -26,9 +30,9 @@ from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from lulcmap.errors import InputDataError, NotARasterError
+from lulcmap.errors import InputDataError, LulcmapError, NotARasterError
 from lulcmap.grid import Grid
-from lulcmap.io.bands import band_label, select_bands
+from lulcmap.io.bands import name_bands, select_bands
 from lulcmap.io.env import (
     PerThread,
     bounded_cache_bytes,
@@ -39,7 +43,12 @@ from lulcmap.io.env import (
 )
 from lulcmap.io.lazy import open_lazy, warped_opener, windowed
 from lulcmap.io.masks import check_mask, mask_opener, validity
-from lulcmap.io.radiometry import radiometry_lut, reflectance_coefficients, to_uint8
+from lulcmap.io.radiometry import (
+    radiometry_lut,
+    reflectance_coefficients,
+    to_reflectance,
+    to_uint8,
+)
 from lulcmap.io.safe import first_line, resolve_dataset
 
 if TYPE_CHECKING:
@@ -75,8 +84,8 @@ class Scene:
     source_grid: Grid
     dtype: np.dtype
     band_names: list[str]
-    band_indexes: tuple[int, int, int]
-    nodata: tuple[float | None, float | None, float | None]
+    band_indexes: tuple[int, ...]
+    nodata: tuple[float | None, ...]
     gdal_mask: bool
     radiometry: Radiometry
     scale: tuple[float, ...] | None
@@ -90,6 +99,11 @@ class Scene:
     _mask_reader: PerThread | None = field(repr=False)
     resampling: Resampling | None = None
     _lut: np.ndarray | None = field(default=None, repr=False)
+    output: Literal["uint8", "reflectance"] = "uint8"
+    """``uint8``: the three RGB bands in the card's radiometry; ``reflectance``: every band as
+    float32 reflectance 0..1 (0 where invalid)."""
+    tags: dict[str, str] = field(default_factory=dict, repr=False)
+    """The dataset's metadata tags (acquisition date, lulcmap's synthetic-world mark...)."""
 
     def read_strip(self, row_off: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``row_off:row_off + height`` as ``(rgb (3, height, W) uint8, valid (height, W))``.
@@ -115,7 +129,18 @@ class Scene:
             alpha = ds.read_masks(self.band_indexes[0], window=window) if ds else None
             labels = self._mask_reader.get().read(1, window=window) if self._mask_reader else None
         valid = validity(dn, self.nodata, alpha=alpha, labels=labels, mask_values=self.mask_values)
+        if self.output == "reflectance":
+            return self._to_reflectance(dn, valid), valid
         return self._to_uint8(dn, valid), valid
+
+    def _to_reflectance(self, dn: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return to_reflectance(
+            dn,
+            valid,
+            scale=self.scale,
+            offset=self.offset,
+            reflectance_max=self.radiometry.reflectance_max,
+        )
 
     def convert(self, dn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw values ``(3, h, w)`` of the chosen bands -> ``(rgb uint8, valid)`` as ``read_strip``.
@@ -155,11 +180,7 @@ class Scene:
         with gdal_env(), ExitStack() as stack:
             vrt = opener(stack)
             flags = vrt.mask_flag_enums[bands[0] - 1]
-            nodata = (
-                vrt.nodatavals[bands[0] - 1],
-                vrt.nodatavals[bands[1] - 1],
-                vrt.nodatavals[bands[2] - 1],
-            )
+            nodata = tuple(vrt.nodatavals[b - 1] for b in bands)
             # the warper caches the source blocks the strip's rows come from, and its own blocks
             rows = math.ceil(self.chunk_rows * grid.res[1] / self.source_grid.res[1]) + 2
             need = strip_block_bytes(vrt.src_dataset, bands, rows)
@@ -187,13 +208,17 @@ class Scene:
             "width": self.grid.width,
             "height": self.grid.height,
             "dtype": str(self.dtype),
-            "bands": {
-                "red": self.band_names[0],
-                "green": self.band_names[1],
-                "blue": self.band_names[2],
-                "indexes": list(self.band_indexes),
-            },
-            "radiometry": "8-bit, used as is" if self.scale is None else "reflectance stretch",
+            "bands": (
+                {"names": list(self.band_names), "indexes": list(self.band_indexes)}
+                if self.output == "reflectance"
+                else {
+                    "red": self.band_names[0],
+                    "green": self.band_names[1],
+                    "blue": self.band_names[2],
+                    "indexes": list(self.band_indexes),
+                }
+            ),
+            "radiometry": self._radiometry_text(),
             "reflectance_max": self.radiometry.reflectance_max,
             "scale": None if self.scale is None else list(self.scale),
             "offset_reflectance": None if self.offset is None else list(self.offset),
@@ -208,6 +233,13 @@ class Scene:
             "gdal_cache_mb": round(self.cache_bytes / 2**20, 1),
         }
 
+    def _radiometry_text(self) -> str:
+        if self.output == "reflectance":
+            if self.scale is None:
+                return "reflectance 0..1 from 8-bit values (value / 255 * reflectance_max)"
+            return "reflectance 0..1 (DN * scale + offset)"
+        return "8-bit, used as is" if self.scale is None else "reflectance stretch"
+
     def close(self) -> None:
         """Close the GDAL handles ``read_strip`` opened (they reopen if it is called again)."""
         self._reader.close()
@@ -219,6 +251,21 @@ class Scene:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+SYNTHETIC_TAG = "LULCMAP_SYNTHETIC_WORLD"
+"""Tag :func:`lulcmap.synthetic.write_world` puts on the scenes it writes."""
+
+
+def raster_tags(path: str | Path) -> dict[str, str]:
+    """The dataset tags of the raster or product at ``path``; empty when it cannot be opened
+    (opening it properly reports why)."""
+    try:
+        gdal_path, _ = resolve_dataset(path)
+        with gdal_env(), quiet_open(gdal_path) as ds:
+            return dict(ds.tags())
+    except (LulcmapError, RasterioIOError, OSError):
+        return {}
 
 
 def _scene_grid(ds: DatasetReader, name: str) -> Grid:
@@ -246,6 +293,8 @@ def open_scene(
     mask: Path | None = None,
     mask_values: Sequence[int] | None = None,
     chunk_rows: int = 224,
+    output: Literal["uint8", "reflectance"] = "uint8",
+    band_names: Sequence[str] | None = None,
 ) -> Scene:
     """Open a scene lazily, choose its red, green and blue bands, and fix its radiometry.
 
@@ -265,6 +314,10 @@ def open_scene(
             with nearest resampling. Pixels are invalid where it is not 0, or, with
             ``mask_values``, where its value is one of them (e.g. SCL 3, 8, 9, 10).
         chunk_rows: rows per dask chunk of :attr:`Scene.data` (one chip row by default).
+        output: ``reflectance`` keeps every band, read as float32 reflectance 0..1
+            (``rgb_bands`` does not apply); ``uint8`` (default) the RGB chips of the radiometry.
+        band_names: with ``reflectance``, the bands' names by position (e.g. ``B02,B03,B04,B08``)
+            for a file without band descriptions; default: the descriptions (``band1``... if none).
 
     Raises:
         InputNotFoundError, NotARasterError, MissingCRSError, InputDataError (not north-up),
@@ -283,17 +336,17 @@ def open_scene(
                     "pass one subdataset, e.g. the first listed"
                 )
             grid = _scene_grid(ds, name)
-            bands = select_bands(ds, rgb_bands, is_safe=is_safe, name=name)
+            if output == "reflectance":
+                bands = tuple(range(1, ds.count + 1))
+            else:
+                bands = select_bands(ds, rgb_bands, is_safe=is_safe, name=name)
             dtype = np.result_type(*(ds.dtypes[b - 1] for b in bands))
             scales, offsets = reflectance_coefficients(
                 ds, bands, dtype, scale=scale, offset=offset, is_safe=is_safe, name=name
             )
-            names = [band_label(ds, b) for b in bands]
-            nodata = (
-                ds.nodatavals[bands[0] - 1],
-                ds.nodatavals[bands[1] - 1],
-                ds.nodatavals[bands[2] - 1],
-            )
+            names = name_bands(ds, bands, band_names, name=name)
+            nodata = tuple(ds.nodatavals[b - 1] for b in bands)
+            tags = dict(ds.tags())
             driver = ds.driver
             flags = ds.mask_flag_enums[bands[0] - 1]
             gdal_mask = MaskFlags.alpha in flags or MaskFlags.per_dataset in flags
@@ -333,8 +386,12 @@ def open_scene(
         data=data,
         _reader=PerThread(lambda stack: stack.enter_context(quiet_open(gdal_path))),
         _mask_reader=None if mask is None else PerThread(mask_opener(mask, grid)),
-        _lut=radiometry_lut(np.dtype(dtype), scales, offsets, radiometry.reflectance_max),
+        _lut=None
+        if output == "reflectance"
+        else radiometry_lut(np.dtype(dtype), scales, offsets, radiometry.reflectance_max),
+        output=output,
+        tags=tags,
     )
 
 
-__all__ = ["Scene", "open_scene"]
+__all__ = ["SYNTHETIC_TAG", "Scene", "open_scene", "raster_tags"]

@@ -28,6 +28,7 @@ from pydantic import (
 
 from lulcmap.errors import InputNotFoundError, ModelCardError, WeightsHashError
 from lulcmap.legend import LEVELS, Legend, derived_levels, load_legend
+from lulcmap.model.card_encoder import EncoderSpec, HeadSpec
 
 ONNX_DOC = "docs/onnx.md"
 """Where converting a published model to ONNX and writing its card is explained."""
@@ -132,6 +133,7 @@ class ModelCard(_Strict):
 
     id: str
     version: str
+    kind: Literal["chip_cnn", "pixel_encoder"] = "chip_cnn"
     description: str = ""
     legend: str = "sipna"
     levels: tuple[str, ...] = ("N1", "N2")
@@ -140,6 +142,11 @@ class ModelCard(_Strict):
     ancillary: tuple[AncillaryVar, ...] = ()
     weights: Weights
     onnx: OnnxSpec | None = None
+    encoder: EncoderSpec | None = None
+    head: HeadSpec | None = None
+    training_domain: Literal["real", "synthetic"] = "real"
+    """What the model was trained on: ``synthetic`` (lulcmap's generator only) makes ``predict``
+    warn on any scene but a synthetic world."""
     training: dict[str, object] = Field(default_factory=dict)
     metrics: dict[str, object] = Field(default_factory=dict)
     licence: str = "unspecified"
@@ -152,6 +159,27 @@ class ModelCard(_Strict):
             raise ValueError(
                 f"levels must be [N1] (an N1 model), [N2] or [N1, N2] (an N2 model), "
                 f"got {list(self.levels)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _encoder_blocks_match_kind(self) -> ModelCard:
+        """A pixel-encoder card has ``encoder`` and ``head`` blocks; a chip-CNN card neither."""
+        if self.kind == "pixel_encoder":
+            if self.encoder is None or self.head is None:
+                raise ValueError(
+                    "kind pixel_encoder needs an `encoder` block (name, weights, pixels_per_cell, "
+                    "bands, features, climate) and a `head` block (kind, crosswalk or hidden); "
+                    "compare with models/presto-dynamicworld/card.yaml"
+                )
+            if self.weights.format != "safetensors" or self.onnx is not None:
+                raise ValueError("a pixel_encoder card's weights are safetensors, not ONNX")
+            if self.output_level != "N2":
+                raise ValueError("a pixel_encoder model gives N2 abundances: levels [N1, N2]")
+        elif self.encoder is not None or self.head is not None:
+            raise ValueError(
+                "`encoder` and `head` describe a pixel-encoder model; set kind: pixel_encoder "
+                "or remove them"
             )
         return self
 
@@ -219,6 +247,16 @@ class ModelCard(_Strict):
         return len(self.get_legend().classes(self.output_level))
 
     @property
+    def trained_on(self) -> str:
+        """What the model was trained on, in a few words (``lulcmap models``, run summaries)."""
+        if self.training_domain == "synthetic":
+            return "synthetic data only"
+        if self.head is not None and self.head.kind == "dynamicworld":
+            return "no labels (Presto zero-shot on real pixels)"
+        data = str(self.training.get("data", "")).split("(")[0].split(";")[0].strip(" ,")
+        return data[:60] or "not stated"
+
+    @property
     def ancillary_names(self) -> list[str]:
         return [a.name for a in self.ancillary]
 
@@ -229,6 +267,8 @@ class ModelCard(_Strict):
 
     @property
     def weights_path(self) -> Path:
+        if self.encoder is not None and self.weights.file == self.encoder.weights.file:
+            return self.encoder.weights_path(self.path)  # zero-shot: the encoder's own file
         base = self.path.parent if self.path is not None else Path.cwd()
         return base / self.weights.file
 
@@ -253,6 +293,10 @@ class ModelCard(_Strict):
             exclude.update(architecture=True, input={"image_mean", "image_std"})
         if not self.weights.source:
             exclude["weights"] = {"source"}
+        if self.kind == "chip_cnn":  # chip-CNN cards are written as before
+            exclude.update(kind=True, encoder=True, head=True)
+        if self.training_domain == "real" and "training_domain" not in self.model_fields_set:
+            exclude["training_domain"] = True
         return self.model_dump(mode="json", exclude=exclude)  # type: ignore[arg-type]
 
 
@@ -347,6 +391,25 @@ def verify_weights(card: ModelCard) -> Path:
     return wpath
 
 
+def verify_encoder(card: ModelCard) -> Path:
+    """Path of a pixel-encoder card's encoder file, after checking its sha256."""
+    if card.encoder is None:
+        raise ModelCardError(f"card {card.id} has no `encoder` block")
+    path, expected = card.encoder.weights_path(card.path), card.encoder.weights.sha256
+    if not path.is_file():
+        raise InputNotFoundError(
+            f"model {card.id}'s encoder {card.encoder.weights.file} is neither next to the card "
+            f"nor in the shipped models/presto/ ({path}); put the file there"
+        )
+    digest = sha256_file(path)
+    if digest != expected:
+        raise WeightsHashError(
+            f"encoder {path.name} has sha256 {digest[:12]}… but card {card.id} expects "
+            f"{expected[:12]}…; use the encoder the card was written for, or update the card"
+        )
+    return path
+
+
 __all__ = [
     "ONNX_DOC",
     "AncillaryVar",
@@ -357,6 +420,7 @@ __all__ = [
     "Weights",
     "read_card",
     "sha256_file",
+    "verify_encoder",
     "verify_weights",
     "write_card",
 ]

@@ -1,7 +1,9 @@
 """Shipped models, model resolution by name or card path, and loading a card's weights.
 
-``load_model`` dispatches on the card's ``weights.format``: safetensors weights build lulcmap's
-own network (:class:`TorchModel`); ONNX weights run in onnxruntime (:class:`OnnxModel`).
+``load_model`` dispatches on the card's ``kind`` and ``weights.format``: a pixel-encoder card
+loads Presto and its head (:class:`~lulcmap.model.pixel.PixelEncoderModel`); a chip-CNN card's
+safetensors weights build lulcmap's own network (:class:`TorchModel`), ONNX weights run in
+onnxruntime (:class:`OnnxModel`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from lulcmap.errors import ModelCardError
 from lulcmap.model.card import ModelCard, read_card, verify_weights
 from lulcmap.model.network import LulcNet
 from lulcmap.model.onnx import OnnxModel
+from lulcmap.model.pixel import PixelEncoderModel, load_pixel_model
 from lulcmap.resources import shipped_dir
 
-DEFAULT_MODEL = "demo-synthetic"
+DEFAULT_MODEL = "presto-dynamicworld"
+"""The model ``predict`` uses when none is named: the best model of real imagery shipped (the
+zero-shot Presto model, a first look, until a trained one is better)."""
 
 
 def models_dir() -> Path:
@@ -102,10 +107,12 @@ class TorchModel:
 
 def load_model(
     model: str | Path | ModelCard | None = None, *, device: str | torch.device = "cpu"
-) -> TorchModel | OnnxModel:
+) -> TorchModel | OnnxModel | PixelEncoderModel:
     """Resolve a card, verify its weights' sha256, and load them (safetensors or ONNX, never
     pickle). ONNX models run in onnxruntime, on CUDA when ``device`` is cuda and it can."""
     card = resolve_card(model)
+    if card.kind == "pixel_encoder":
+        return load_pixel_model(card, device=device)
     weights = verify_weights(card)
     if card.weights.format == "onnx":
         return OnnxModel.load(card, weights, device=device)
@@ -129,12 +136,32 @@ def load_model(
     return TorchModel(card, net, dev)
 
 
+def load_chip_model(
+    model: str | Path | ModelCard | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    command: str = "this command",
+) -> TorchModel | OnnxModel:
+    """:func:`load_model` for commands that feed chips (``chips``, ``evaluate``): a pixel-encoder
+    card is refused with a one-line error."""
+    card = resolve_card(model)
+    net = None if card.kind == "pixel_encoder" else load_model(card, device=device)
+    if net is None or isinstance(net, PixelEncoderModel):
+        raise ModelCardError(
+            f"model {card.id} is a pixel-encoder model, which {command} cannot run yet (it "
+            "feeds RGB chips); use a chip model such as zion-landsat-nlcd, or `lulcmap predict`"
+        )
+    return net
+
+
 __all__ = [
     "DEFAULT_MODEL",
     "OnnxModel",
+    "PixelEncoderModel",
     "TorchModel",
     "build_network",
     "list_models",
+    "load_chip_model",
     "load_model",
     "models_dir",
     "resolve_card",

@@ -40,8 +40,10 @@ def write_raster(
     nodata: float | None = None,
     descriptions: Sequence[str] | None = None,
     dtype: str | np.dtype | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``array`` ``(band, y, x)`` or ``(y, x)`` as a deflate GeoTIFF; return its path."""
+    """Write ``array`` ``(band, y, x)`` or ``(y, x)`` as a deflate GeoTIFF (with dataset
+    ``tags``); return its path."""
     path = Path(path)
     data = array[None] if array.ndim == 2 else array
     if data.ndim != 3:
@@ -67,4 +69,6 @@ def write_raster(
         ds.write(data.astype(dtype, copy=False))
         for i, text in enumerate(descriptions or (), start=1):
             ds.set_band_description(i, text)
+        if tags:
+            ds.update_tags(**tags)
     return path

@@ -14,6 +14,7 @@ from rasterio.warp import reproject, transform_bounds
 from lulcmap.chips import ChipPlan
 from lulcmap.grid import Grid
 from lulcmap.io.env import gdal_env
+from lulcmap.io.scene import SYNTHETIC_TAG
 from lulcmap.legend import Legend, load_legend
 from lulcmap.synthetic.constants import (
     CLIMATE_NAMES,
@@ -231,6 +232,7 @@ def write_world(
             transform=g.transform,
             nodata=0,
             descriptions=("red", "green", "blue"),
+            tags={SYNTHETIC_TAG: "lulcmap.synthetic world"},
         )
     }
     if reference:
