@@ -7,6 +7,8 @@ Uses rasterio only (not lulcmap), so the scene a model was trained on can be reb
 The bands come as one file per band (``landsat_b4.tif`` red, ``landsat_b3.tif`` green,
 ``landsat_b2.tif`` blue; uint16 digital numbers, nodata 65535, 30 m, EPSG:32612); lulcmap reads
 one multi-band scene, so this writes a VRT of the three, band descriptions ``B4, B3, B2``.
+``--nir`` adds band 5 (NIR, ``landsat_b5.tif``) as a fourth, ``B5``: the scene of
+``pipelines/zion-presto.yaml``, whose Presto features take blue, green, red and NIR.
 
 The SRTM tile beside them does not cover the whole Landsat footprint (its west, south and north
 edges fall up to ~30 pixels inside it), and lulcmap refuses a DEM that does not cover the scene.
@@ -61,20 +63,20 @@ def inside_window(src: rasterio.DatasetReader, within: Path) -> Window:
     raise SystemExit(f"{within} does not overlap the Landsat scene")
 
 
-def vrt_xml(folder: Path, window: Window) -> str:
+def vrt_xml(folder: Path, window: Window, bands: dict[str, str] = BANDS) -> str:
     with rasterio.open(folder / BANDS["B4"]) as ref:
         crs, t, dtype, nodata = ref.crs, ref.transform, ref.dtypes[0], ref.nodata
         size = (ref.width, ref.height)
     x0, y0 = t * (window.col_off, window.row_off)
     w, h = int(window.width), int(window.height)
     gdal_type = {"uint16": "UInt16", "uint8": "Byte", "int16": "Int16"}[dtype]
-    bands = []
-    for i, (name, file) in enumerate(BANDS.items(), start=1):
+    xml = []
+    for i, (name, file) in enumerate(bands.items(), start=1):
         path = (folder / file).resolve()
         with rasterio.open(path) as src:
             if (src.width, src.height) != size or src.transform != t or src.crs != crs:
                 raise SystemExit(f"{path} is not on the grid of {folder / BANDS['B4']}")
-        bands.append(
+        xml.append(
             f'  <VRTRasterBand dataType="{gdal_type}" band="{i}">\n'
             f"    <Description>{name}</Description>\n"
             f"    <NoDataValue>{nodata:g}</NoDataValue>\n"
@@ -91,7 +93,7 @@ def vrt_xml(folder: Path, window: Window) -> str:
         f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">\n'
         f"  <SRS>{escape(crs.to_wkt())}</SRS>\n"
         f"  <GeoTransform>{x0!r}, {t.a!r}, {t.b!r}, {y0!r}, {t.d!r}, {t.e!r}</GeoTransform>\n"
-        + "".join(bands)
+        + "".join(xml)
         + "</VRTDataset>\n"
     )
 
@@ -138,12 +140,16 @@ def main() -> None:
     parser.add_argument("--within", type=Path, help="crop to this raster's extent (the DEM)")
     parser.add_argument("--out", type=Path, required=True, help="the VRT to write")
     parser.add_argument("--histogram", type=Path, help="draw the reflectance histograms here")
+    parser.add_argument(
+        "--nir", action="store_true", help="add band 5 (NIR, landsat_b5.tif) as a fourth band, B5"
+    )
     args = parser.parse_args()
+    bands = {**BANDS, "B5": "landsat_b5.tif"} if args.nir else BANDS
     with rasterio.open(args.folder / BANDS["B4"]) as src:
         full = Window(0, 0, src.width, src.height)
         window = inside_window(src, args.within) if args.within else full
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(vrt_xml(args.folder, window), "utf-8")
+    args.out.write_text(vrt_xml(args.folder, window, bands), "utf-8")
     with rasterio.open(args.out) as vrt:
         print(
             f"{args.out}: {vrt.width} x {vrt.height} px of {vrt.res[0]:g} m (window col "

@@ -148,6 +148,32 @@ class PrepareConfig(StrictConfig):
     min_valid_fraction: float = Field(
         0.5, ge=0.0, le=1.0, description="Leave out chips with a smaller valid-pixel fraction."
     )
+    backbone: Literal["none", "presto"] = Field(
+        "none",
+        description="Also store each chip's features from a frozen pretrained encoder: presto "
+        "(for `lulcmap train --backbone presto`).",
+    )
+    bands: str | None = Field(
+        None,
+        description="--backbone presto: names of all the scene's bands, in order (e.g. "
+        "B04,B03,B02,B08), when its band descriptions are not Sentinel-2 names.",
+    )
+    pixels_per_cell: int | None = Field(
+        None,
+        ge=0,
+        description="--backbone presto: pixels encoded per chip, a k x k lattice (16, 64, "
+        "256...) or 0 for every pixel (default: the encoder's, 64).",
+    )
+    features: Literal["mean", "mean_std"] = Field(
+        "mean",
+        description="--backbone presto: per chip, the mean of the pixel embeddings, or their "
+        "mean and standard deviation.",
+    )
+    date: str | None = Field(
+        None,
+        description="--backbone presto: acquisition date YYYY-MM-DD, when the scene's "
+        "metadata and name do not give it.",
+    )
     overwrite: bool = Field(False, description="Replace an existing dataset.")
 
 

@@ -91,9 +91,6 @@ class _Lattice:
         default_factory=list, init=False
     )
 
-    def __post_init__(self) -> None:
-        self.ys, self.xs = lattice_offsets(self.plan.chip_shape, self.cells.pixels_per_cell)
-
     def add_row(self, strip: ChipRow) -> Iterator[Batch]:
         row = strip.row
         vf = strip.valid_fractions().astype(np.float32)
@@ -105,42 +102,51 @@ class _Lattice:
             yield self._batch(strip, cols[start : start + self.batch_cells])
 
     def _batch(self, strip: ChipRow, cols: np.ndarray) -> Batch:
-        """The inputs ``(x, mask, latlons, month, valid)`` of cells ``cols`` of ``strip``."""
-        n, p = len(cols), len(self.ys)
-        x_idx = self.plan.col_offsets[cols][:, None] + self.xs[None, :]  # (n, P)
-        y_idx = np.broadcast_to(self.ys[None, :], x_idx.shape)
-        refl = strip.rgb[:, y_idx, x_idx]  # (bands, n, P)
-        pix_valid = strip.valid[y_idx, x_idx]
-        t = self.plan.scene.transform
-        east = t.c + t.a * (x_idx + 0.5) + t.b * (y_idx + strip.row_off + 0.5)
-        north = t.f + t.d * (x_idx + 0.5) + t.e * (y_idx + strip.row_off + 0.5)
-        lon, lat = self.to_lonlat.transform(np.asarray(east), np.asarray(north))
-        c = self.cells
-        rows = np.full(n, strip.row)
+        return lattice_batch(self.plan, self.cells, strip, cols, self.to_lonlat)
 
-        def per_pixel(v: np.ndarray | None) -> np.ndarray | None:
-            """(n,) per-cell values repeated for the cell's P pixels."""
-            return None if v is None else np.repeat(v[rows, cols], p)
 
-        era5 = None
-        if c.era5 is not None:
-            era5 = (np.repeat(c.era5[0][rows, cols], p), np.repeat(c.era5[1][rows, cols], p))
-        inputs = assemble(
-            refl.reshape(refl.shape[0], n * p).T,
-            c.band_map,
-            lat=np.ravel(lat),
-            lon=np.ravel(lon),
-            month0=c.month0,
-            era5=era5,
-            elevation=per_pixel(c.elevation),
-            slope=per_pixel(c.slope),
-        )
-        valid = pix_valid & inputs.valid.reshape(n, p)
-        x = inputs.x.numpy().reshape(n, p, *inputs.x.shape[1:])
-        mask = inputs.mask.numpy().reshape(n, p, *inputs.mask.shape[1:])
-        latlons = inputs.latlons.numpy().reshape(n, p, 2)
-        month = inputs.month.numpy().reshape(n, p)
-        return Batch((x, mask, latlons, month, valid), key=(rows, cols))
+def lattice_batch(
+    plan: ChipPlan, cells: CellInputs, strip: ChipRow, cols: np.ndarray, to_lonlat: Transformer
+) -> Batch:
+    """The model inputs ``(x, mask, latlons, month, valid)`` of the lattice pixels of the cells
+    ``cols`` of ``strip`` (a chip row of a reflectance scene): what the engine feeds, and what
+    ``prepare --backbone presto`` encodes for the same footprints."""
+    ys, xs = lattice_offsets(plan.chip_shape, cells.pixels_per_cell)
+    n, p = len(cols), len(ys)
+    x_idx = plan.col_offsets[cols][:, None] + xs[None, :]  # (n, P)
+    y_idx = np.broadcast_to(ys[None, :], x_idx.shape)
+    refl = strip.rgb[:, y_idx, x_idx]  # (bands, n, P)
+    pix_valid = strip.valid[y_idx, x_idx]
+    t = plan.scene.transform
+    east = t.c + t.a * (x_idx + 0.5) + t.b * (y_idx + strip.row_off + 0.5)
+    north = t.f + t.d * (x_idx + 0.5) + t.e * (y_idx + strip.row_off + 0.5)
+    lon, lat = to_lonlat.transform(np.asarray(east), np.asarray(north))
+    c = cells
+    rows = np.full(n, strip.row)
+
+    def per_pixel(v: np.ndarray | None) -> np.ndarray | None:
+        """(n,) per-cell values repeated for the cell's P pixels."""
+        return None if v is None else np.repeat(v[rows, cols], p)
+
+    era5 = None
+    if c.era5 is not None:
+        era5 = (np.repeat(c.era5[0][rows, cols], p), np.repeat(c.era5[1][rows, cols], p))
+    inputs = assemble(
+        refl.reshape(refl.shape[0], n * p).T,
+        c.band_map,
+        lat=np.ravel(lat),
+        lon=np.ravel(lon),
+        month0=c.month0,
+        era5=era5,
+        elevation=per_pixel(c.elevation),
+        slope=per_pixel(c.slope),
+    )
+    valid = pix_valid & inputs.valid.reshape(n, p)
+    x = inputs.x.numpy().reshape(n, p, *inputs.x.shape[1:])
+    mask = inputs.mask.numpy().reshape(n, p, *inputs.mask.shape[1:])
+    latlons = inputs.latlons.numpy().reshape(n, p, 2)
+    month = inputs.month.numpy().reshape(n, p)
+    return Batch((x, mask, latlons, month, valid), key=(rows, cols))
 
 
 def _produce(lattice: _Lattice, source: StripSource) -> Iterator[Batch | _RowsDone]:
@@ -215,4 +221,4 @@ def run_pixels(
     return InferenceResult(fractions, valid_fraction, n_pred, lattice.n_low, n_missing)
 
 
-__all__ = ["PIXELS_PER_BATCH", "CellInputs", "lattice_offsets", "run_pixels"]
+__all__ = ["PIXELS_PER_BATCH", "CellInputs", "lattice_batch", "lattice_offsets", "run_pixels"]

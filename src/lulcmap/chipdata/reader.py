@@ -206,6 +206,18 @@ def images(ds: xr.Dataset, chips: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(var.isel(chip=chips).values, dtype=np.uint8)
 
 
+def features(ds: xr.Dataset, chips: np.ndarray) -> np.ndarray:
+    """The stored encoder features ``(len(chips), F)`` (float32); a dataset without them is an
+    error naming how to make one."""
+    if "features" not in ds.variables:
+        raise MissingVariableError(
+            f"{ds.encoding.get('source', 'the chip dataset')} holds no encoder features; "
+            "prepare it with `lulcmap prepare --backbone presto`"
+        )
+    var = ds["features"].transpose("chip", "feature")
+    return np.asarray(var.isel(chip=chips).values, dtype=np.float32)
+
+
 def describe(ds: xr.Dataset) -> dict[str, object]:
     """What the report says about a dataset (JSON-ready)."""
     keys = ("legend", "chip_size", "pixel_size_m", "block_size_m", "crs", "lulcmap_version")
@@ -234,6 +246,7 @@ __all__ = [
     "dataset_classes",
     "dataset_paths",
     "describe",
+    "features",
     "images",
     "open_chip_dataset",
     "open_chip_datasets",

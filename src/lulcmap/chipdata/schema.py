@@ -28,10 +28,18 @@ variable               dims                        dtype      meaning
 ``block``              chip                        int32      ``block_row * 65536 + block_col``
 ``block_row``          chip                        int32      ``floor(y_centre / block_height)``
 ``block_col``          chip                        int32      ``floor(x_centre / block_width)``
+``features``           chip, feature               float32    optional (``prepare --backbone
+                                                              presto``): the frozen encoder's
+                                                              per-chip features, as ``predict``'s
+                                                              pixel engine computes them; NaN
+                                                              where the chip has none
 =====================  ==========================  =========  ===================================
 
-:data:`VARIABLES` is this table; the writer takes each variable's dims and dtype from it and the
-reader checks the :data:`REQUIRED_VARS` against it.
+:data:`VARIABLES` is this table but ``features``, which is in :data:`OPTIONAL_VARIABLES`; the
+writer takes each variable's dims and dtype from them and the reader checks the
+:data:`REQUIRED_VARS` against them. ``features`` is written only when asked for, with the
+attribute :data:`FEATURES_ATTR` (the encoder's name and sha256, the Presto bands fed and the scene
+bands feeding them, the lattice, the month, the feature kind and what was masked).
 
 Coordinates: ``band``, ``class_n1``, ``class_n2``, ``variable`` (names). Attributes:
 ``lulcmap_dataset_version`` (:data:`DATASET_VERSION`), ``legend``, ``chip_size``,
@@ -84,15 +92,23 @@ VARIABLES: dict[str, Variable] = {
     "block_row": Variable(_CHIP, np.int32),
     "block_col": Variable(_CHIP, np.int32),
 }
-"""Every variable ``prepare`` writes, in the order of the table above."""
+"""Every variable ``prepare`` always writes, in the order of the table above."""
 REQUIRED_VARS = ("image", "ancillary", "n1", "n2", "block", *BOUNDS)
 """The variables ``train`` and ``evaluate`` need (a subset of :data:`VARIABLES`); a dataset
 without one of them, or with one on other dims, is refused."""
 
 
+OPTIONAL_VARIABLES: dict[str, Variable] = {
+    "features": Variable(("chip", "feature"), np.float32),
+}
+"""Variables of the table written only when asked for (``features``: ``--backbone presto``)."""
+FEATURES_ATTR = "features"
+"""The attribute describing the ``features`` variable (how the encoder was fed)."""
+
+
 def variable(name: str, values: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
     """``(dims, values)`` of variable ``name`` in its declared dtype, for ``xarray.Dataset``."""
-    var = VARIABLES[name]
+    var = VARIABLES[name] if name in VARIABLES else OPTIONAL_VARIABLES[name]
     return var.dims, np.asarray(values).astype(var.dtype, copy=False)
 
 
@@ -102,6 +118,8 @@ __all__ = [
     "BOUNDS",
     "COORDS",
     "DATASET_VERSION",
+    "FEATURES_ATTR",
+    "OPTIONAL_VARIABLES",
     "REQUIRED_VARS",
     "VARIABLES",
     "VERSION_ATTR",

@@ -49,6 +49,7 @@ class ChipBatch:
     row_off: np.ndarray  # (n,)
     col_off: np.ndarray  # (n,)
     scene_index: int
+    features: np.ndarray | None = None  # (n, f): the encoder's features, if asked for
 
     def __len__(self) -> int:
         return len(self.image)
@@ -95,6 +96,8 @@ def chip_dataset(
         "block_row": row,
         "block_col": col,
     }
+    if batch.features is not None:
+        columns["features"] = batch.features
     data_vars = {name: variable(name, values) for name, values in columns.items()}
     coords = {
         "band": np.array(BANDS),

@@ -46,13 +46,13 @@ def _names(text: str, option: str) -> tuple[str, ...]:
     return names
 
 
-def _ints(text: str, option: str, count: int) -> tuple[int, ...]:
+def _ints(text: str, option: str, count: int, example: str = "24,48,96,128") -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
         values = ()
     if len(values) != count or min(values) < 1:
-        raise ConfigError(f"{option} expects {count} positive integers such as 24,48,96,128")
+        raise ConfigError(f"{option} expects {count} positive integers such as {example}")
     return values
 
 
@@ -123,6 +123,8 @@ def train(
     device: str = option(C, "device"),
     widths: str | None = option(C, "widths"),
     anc_hidden: int = option(C, "anc_hidden"),
+    backbone: str = option(C, "backbone"),
+    head_hidden: str | None = option(C, "head_hidden"),
     overwrite: bool = option(C, "overwrite"),
     quiet: Quiet = False,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each epoch."),
@@ -144,6 +146,11 @@ def train(
         test_blocks=parse_blocks(test_blocks, "--test-blocks"),
         val_blocks=parse_blocks(val_blocks, "--val-blocks"),
         widths=_ints(widths, "--widths", 4) if widths is not None else None,
+        head_hidden=(
+            _ints(head_hidden, "--head-hidden", len(head_hidden.split(",")), "128 or 128,64")
+            if head_hidden is not None
+            else None
+        ),
     )
     cfg = validate(C, values, source="lulcmap train")
     start = time.perf_counter()

@@ -5,7 +5,8 @@ run_evaluate =
     card, ds            resolve the model card, open the chip dataset
     selection           the evaluated chips and the baseline's chips (selection.py)
     check               chip size, classes and ancillary variables fit the model
-    model               load the weights (hash-checked)
+    model               load the weights (hash-checked); a pixel-encoder model's head alone, on
+                        the features the dataset stores (``prepare --backbone presto``)
     result              run the model in batches; metrics per level, model and baseline
     write               report.md, metrics.json, scatter_<level>.png, all or nothing
 """
@@ -24,13 +25,15 @@ import torch
 import xarray as xr
 
 from lulcmap.chipdata import reader as dsio
-from lulcmap.errors import ConfigError, InputDataError
+from lulcmap.chipdata.schema import FEATURES_ATTR
+from lulcmap.errors import ConfigError, InputDataError, ModelCardError
 from lulcmap.evaluation.metrics import baseline_prediction, level_metrics
 from lulcmap.evaluation.result import EvaluationResult
 from lulcmap.evaluation.selection import select_chips
 from lulcmap.io.writers import check_outputs_free
 from lulcmap.legend import LEVELS, Legend, derived_levels
 from lulcmap.model.card import ModelCard
+from lulcmap.model.pixel import FeatureHead, feature_size, load_head
 from lulcmap.model.registry import load_chip_model, resolve_card
 from lulcmap.model.runtime import Batch, CardedModel, resolve_device, run_options, run_rows
 from lulcmap.resources import short_path
@@ -116,7 +119,7 @@ def _with_ancillary(ds: xr.Dataset, names: list[str], idx: np.ndarray) -> tuple[
 
 def predict_chips(
     ds: xr.Dataset,
-    model: CardedModel,
+    model: CardedModel | FeatureHead,
     chips: np.ndarray,
     *,
     batch_size: int = 64,
@@ -132,9 +135,13 @@ def predict_chips(
     def batches() -> Iterator[Batch]:
         for start in range(0, len(chips), step):
             rows = chips[start : start + step]
+            key = np.arange(start, start + len(rows))
+            if card.kind == "pixel_encoder":  # the head on the stored encoder features
+                yield Batch((dsio.features(ds, rows),), key=key)
+                continue
             images = dsio.images(ds, rows)
             anc = dsio.ancillary(ds, card.ancillary_names, rows)
-            yield Batch((images, anc), key=np.arange(start, start + len(rows)))
+            yield Batch((images, anc), key=key)
 
     return run_rows(
         model,
@@ -144,6 +151,46 @@ def predict_chips(
         options=run_options(model, str(dev), workers=1),
         on_progress=on_progress,
     )
+
+
+def check_features(ds: xr.Dataset, card: ModelCard) -> None:
+    """A pixel-encoder card against the features ``ds`` stores: same encoder (sha256), lattice
+    and feature kind, or a one-line error saying how to make matching ones."""
+    name = ds.encoding.get("source", "the chip dataset")
+    enc, head = card.encoder, card.head
+    if enc is None or head is None:
+        return
+    if head.kind != "mlp":
+        raise ModelCardError(
+            f"model {card.id} is zero-shot (head.kind {head.kind}): it has no head to run on "
+            "stored features; map a scene with `lulcmap predict` instead"
+        )
+    info = ds.attrs.get(FEATURES_ATTR)
+    if "features" not in ds.variables or not isinstance(info, dict):
+        raise ModelCardError(
+            f"{name} holds no encoder features, which pixel-encoder model {card.id} needs; "
+            f"prepare it with `lulcmap prepare --backbone presto --features {enc.features}`"
+        )
+    got = {
+        "encoder sha256": info.get("encoder_sha256"),
+        "pixels_per_cell": info.get("pixels_per_cell"),
+        "features": info.get("features"),
+        "feature size": int(ds.sizes.get("feature", 0)),
+    }
+    want = {
+        "encoder sha256": enc.weights.sha256,
+        "pixels_per_cell": enc.pixels_per_cell,
+        "features": enc.features,
+        "feature size": feature_size(enc.features),
+    }
+    bad = [k for k in want if got[k] != want[k]]
+    if bad:
+        raise ModelCardError(
+            f"{name}'s features differ from model {card.id}'s in "
+            + ", ".join(f"{k} ({got[k]} vs {want[k]})" for k in bad)
+            + f"; prepare it with --backbone presto --pixels-per-cell {enc.pixels_per_cell} "
+            f"--features {enc.features}"
+        )
 
 
 def _model_info(card: ModelCard) -> dict[str, Any]:
@@ -159,7 +206,7 @@ def _model_info(card: ModelCard) -> dict[str, Any]:
 
 def evaluate_model(
     dataset: xr.Dataset,
-    model: CardedModel,
+    model: CardedModel | FeatureHead,
     *,
     chips: Chips = None,
     baseline_chips: Chips = None,
@@ -180,9 +227,13 @@ def evaluate_model(
     card = model.card
     lv = _levels(card.output_level, levels)
     dsio.check_fits_model(dataset, card, lv)
+    check_features(dataset, card)
     n = int(dataset.sizes["chip"])
     idx, excluded = _with_reference(dataset, card.output_level, _indices(chips, n))
     idx, no_ancillary = _with_ancillary(dataset, card.ancillary_names, idx)
+    if card.kind == "pixel_encoder":  # no features: no valid lattice pixel or DEM value
+        ok = np.isfinite(dsio.features(dataset, idx)).all(axis=1)
+        idx, no_ancillary = idx[ok], no_ancillary + int(np.sum(~ok))
     if idx.size == 0:
         raise InputDataError(
             f"none of the {excluded + no_ancillary} selected chips has both a reference and "
@@ -255,12 +306,16 @@ def run_evaluate(
     check_outputs_free([Path(out) / n for n in output_names(card.map_levels)], overwrite)
     ds = dsio.open_chip_datasets(dataset)
     dsio.check_fits_model(ds, card, card.map_levels)
+    check_features(ds, card)
     selection = select_chips(ds, card, split=split, blocks=blocks, train_blocks=train_blocks)
-    net = (
-        model
-        if isinstance(model, CardedModel)
-        else load_chip_model(card, device=resolve_device(device), command="`lulcmap evaluate`")
-    )
+    dev = resolve_device(device)
+    net: CardedModel | FeatureHead
+    if isinstance(model, CardedModel):
+        net = model
+    elif card.kind == "pixel_encoder":
+        net = FeatureHead(card, load_head(card).to(dev), torch.device(dev))
+    else:
+        net = load_chip_model(card, device=dev, command="`lulcmap evaluate`")
     result = evaluate_model(
         ds,
         net,
@@ -276,6 +331,7 @@ def run_evaluate(
 
 __all__ = [
     "EvaluationResult",
+    "check_features",
     "evaluate_arrays",
     "evaluate_model",
     "output_names",

@@ -12,6 +12,9 @@ timestep, softmax, averaged over each cell's valid pixels, then mapped onto N2 b
 matrix (classes no Dynamic World class maps to get 0) and rescaled to sum to 1. With an ``mlp``
 head: the pooled embeddings averaged per cell (``mean``, or ``mean_std``: mean and standard
 deviation concatenated) feed the MLP, softmax output. A cell without a valid pixel gives NaN.
+:func:`cell_features` computes those per-cell features, for ``predict`` and for ``prepare
+--backbone presto`` alike; :class:`FeatureHead` runs the head alone on stored features
+(``evaluate``, and ``train --backbone presto``'s held-out metrics).
 
 Pixels are run in chunks of :data:`PIXEL_CHUNK`, so a cell of every pixel of a 224 px chip
 (50 176 pixels) keeps the activations small. It runs through
@@ -83,15 +86,12 @@ class PixelEncoderModel:
     device: torch.device
 
     def _pixels(self, x: torch.Tensor, mask: torch.Tensor, ll: torch.Tensor, month: torch.Tensor):
-        """Per-pixel outputs ``(N, D)`` of ``N`` flat pixels, in chunks."""
+        """Per-pixel Dynamic World probabilities ``(N, 9)`` of ``N`` flat pixels, in chunks."""
         outs = []
         for s in range(0, x.shape[0], PIXEL_CHUNK):
             sl = slice(s, s + PIXEL_CHUNK)
             dw = torch.full(x[sl].shape[:2], DW_UNKNOWN, dtype=torch.long, device=x.device)
-            if self.head is None:
-                outs.append(self._dw_probabilities(x[sl], mask[sl], dw, ll[sl], month[sl]))
-            else:
-                outs.append(self.presto.encoder(x[sl], mask[sl], dw, ll[sl], month[sl]).float())
+            outs.append(self._dw_probabilities(x[sl], mask[sl], dw, ll[sl], month[sl]))
         return torch.cat(outs) if outs else x.new_zeros((0, 1))
 
     def _dw_probabilities(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -113,21 +113,66 @@ class PixelEncoderModel:
         valid: torch.Tensor,
     ) -> torch.Tensor:
         n, p = valid.shape
+        if self.head is not None:
+            enc = self.card.encoder
+            with_std = enc is not None and enc.features == "mean_std"
+            feats = cell_features(self.presto, x, mask, latlons, month, valid, with_std=with_std)
+            return torch.softmax(self.head(feats).float(), dim=-1)
         flat = self._pixels(
             x.reshape(n * p, *x.shape[2:]),
             mask.reshape(n * p, *mask.shape[2:]),
             latlons.reshape(n * p, 2),
             month.reshape(n * p),
         )
-        enc = self.card.encoder
-        with_std = enc is not None and enc.features == "mean_std" and self.head is not None
-        feats = cell_means(flat.reshape(n, p, -1), valid.bool(), with_std=with_std)
-        if self.head is None or self.dw_matrix is not None:
-            if self.dw_matrix is None:
-                raise ModelCardError(f"model {self.card.id} has neither a head nor a crosswalk")
-            n2 = feats @ self.dw_matrix.to(feats.device)
-            return n2 / n2.sum(dim=1, keepdim=True)
-        return torch.softmax(self.head(feats).float(), dim=-1)
+        feats = cell_means(flat.reshape(n, p, -1), valid.bool())
+        if self.dw_matrix is None:
+            raise ModelCardError(f"model {self.card.id} has neither a head nor a crosswalk")
+        n2 = feats @ self.dw_matrix.to(feats.device)
+        return n2 / n2.sum(dim=1, keepdim=True)
+
+
+def cell_features(
+    presto: Presto,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    latlons: torch.Tensor,
+    month: torch.Tensor,
+    valid: torch.Tensor,
+    *,
+    with_std: bool = False,
+) -> torch.Tensor:
+    """A batch of cells' features ``(n, 128)`` (``(n, 256)`` ``with_std``): the encoder's pooled
+    embedding of each of the ``P`` pixels (inputs as in the module docstring), in chunks of
+    :data:`PIXEL_CHUNK`, averaged over each cell's valid pixels. What an ``mlp`` head is fed, in
+    ``predict`` and in ``prepare --backbone presto`` alike."""
+    n, p = valid.shape
+    flat = (
+        x.reshape(n * p, *x.shape[2:]),
+        mask.reshape(n * p, *mask.shape[2:]),
+        latlons.reshape(n * p, 2),
+        month.reshape(n * p),
+    )
+    outs = []
+    for s in range(0, n * p, PIXEL_CHUNK):
+        xs, ms, ll, mo = (t[s : s + PIXEL_CHUNK] for t in flat)
+        dw = torch.full(xs.shape[:2], DW_UNKNOWN, dtype=torch.long, device=xs.device)
+        outs.append(presto.encoder(xs, ms, dw, ll, mo).float())
+    emb = torch.cat(outs) if outs else x.new_zeros((0, EMBEDDING_SIZE))
+    return cell_means(emb.reshape(n, p, -1), valid.bool(), with_std=with_std)
+
+
+@dataclass
+class FeatureHead:
+    """A pixel-encoder model's ``mlp`` head alone, on stored features ``(n, F)`` (a chip dataset
+    made by ``prepare --backbone presto``) -> abundances ``(n, C)``: what ``evaluate`` runs."""
+
+    card: ModelCard
+    head: nn.Module
+    device: torch.device
+
+    @torch.inference_mode()
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(features.float()).float(), dim=-1)
 
 
 def load_pixel_model(card: ModelCard, *, device: str | torch.device = "cpu") -> PixelEncoderModel:
@@ -140,6 +185,13 @@ def load_pixel_model(card: ModelCard, *, device: str | torch.device = "cpu") -> 
         crosswalk = load_crosswalk(str(card.head.crosswalk))
         matrix = dw_to_n2_matrix(crosswalk, card.get_legend())
         return PixelEncoderModel(card, presto, None, torch.from_numpy(matrix).float(), dev)
+    return PixelEncoderModel(card, presto, load_head(card).to(dev), None, dev)
+
+
+def load_head(card: ModelCard) -> nn.Module:
+    """The ``mlp`` head of a pixel-encoder card, its weights sha256-checked, in eval mode."""
+    if card.encoder is None or card.head is None or card.head.kind != "mlp":
+        raise ModelCardError(f"card {card.id} has no `mlp` head (head.kind: mlp)")
     head = build_head(feature_size(card.encoder.features), card.head.hidden, card.n_classes)
     weights: Path = verify_weights(card)
     state = load_file(str(weights))
@@ -151,7 +203,7 @@ def load_pixel_model(card: ModelCard, *, device: str | torch.device = "cpu") -> 
             f"(hidden {list(card.head.hidden)}, {card.n_classes} classes): "
             f"{str(exc).splitlines()[0]}; check `head.hidden`, `encoder.features` and `legend`"
         ) from None
-    return PixelEncoderModel(card, presto, head.eval().to(dev), None, dev)
+    return head.eval()
 
 
 def lattice_offsets(size: tuple[int, int], pixels_per_cell: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,10 +224,13 @@ def lattice_offsets(size: tuple[int, int], pixels_per_cell: int) -> tuple[np.nda
 
 __all__ = [
     "PIXEL_CHUNK",
+    "FeatureHead",
     "PixelEncoderModel",
     "build_head",
+    "cell_features",
     "cell_means",
     "feature_size",
     "lattice_offsets",
+    "load_head",
     "load_pixel_model",
 ]

@@ -65,6 +65,14 @@ class TrainOptions(StrictConfig):
         (24, 48, 96, 128), description="Channels of the CNN's stem and three stages."
     )
     anc_hidden: int = Field(32, ge=1, description="Width of the ancillary branch.")
+    backbone: Literal["cnn", "presto"] = Field(
+        "cnn",
+        description="cnn: the chip CNN on the RGB chips; presto: an MLP head on the frozen "
+        "Presto features a `prepare --backbone presto` dataset holds.",
+    )
+    head_hidden: tuple[int, ...] = Field(
+        (64,), description="--backbone presto: widths of the head's hidden layers."
+    )
 
 
 class TrainConfig(TrainOptions):

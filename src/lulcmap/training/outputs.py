@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from lulcmap.evaluation.report import require_matplotlib
 from lulcmap.io.writers import atomic_outputs, check_outputs_free
 from lulcmap.model.card import write_card
+from lulcmap.training.head import train_head
 from lulcmap.training.loop import EpochRecord
 from lulcmap.training.train import Datasets, TrainOptions, TrainResult, train_model
 
@@ -58,7 +59,7 @@ def loss_figure(history: list[EpochRecord], best_epoch: int, *, title: str = "")
         val = [r.val_loss if r.val_loss is not None else float("nan") for r in history]
         ax.plot(epochs, val, "s-", ms=3, label="validation")
     ax.axvline(best_epoch, color="0.5", ls="--", lw=0.8, label=f"kept: epoch {best_epoch}")
-    ax.set(xlabel="epoch", ylabel="loss (MSE + presence BCE)", yscale="log")
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(title or "loss per epoch", fontsize=10)
@@ -123,14 +124,16 @@ def run_train(
 ) -> tuple[TrainResult, dict[str, Path]]:
     """The ``train`` command: refuse existing outputs, train, write the model folder.
 
-    The card's id defaults to the output folder's name.
+    The card's id defaults to the output folder's name. ``backbone: presto`` fits a Presto
+    head on the dataset's stored features (:mod:`lulcmap.training.head`), the CNN otherwise.
     """
     require_matplotlib()
     check_outputs_free([Path(out) / n for n in OUTPUTS.values()], overwrite)
     opt = options or TrainOptions()
     if opt.id is None:
         opt = opt.model_copy(update={"id": Path(out).resolve().name})
-    result = train_model(dataset, options=opt, on_step=on_step, on_epoch=on_epoch)
+    fit = train_head if opt.backbone == "presto" else train_model
+    result = fit(dataset, options=opt, on_step=on_step, on_epoch=on_epoch)
     return result, save_model(result, out, overwrite=overwrite)
 
 

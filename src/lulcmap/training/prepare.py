@@ -6,6 +6,8 @@ reference = open the reference; check overlap and codes (:mod:`lulcmap.training.
 sources   = the ancillary variables available: elevation, slope, every climate grid given
 chips     = per scene: plan chips as ``predict`` does, ancillary means per chip, then strip by
             strip: images, valid fractions, exact reference fractions, blocks -> appended
+features  = with ``backbone: presto``, each kept chip's frozen-encoder features, from the same
+            footprint as ``predict``'s pixel engine reads (:mod:`lulcmap.training.features`)
 write     = all inside a staging folder, moved into place only when complete
 
 Chips whose valid fraction is below ``min_valid_fraction`` (``predict`` makes them no-data
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from lulcmap.ancillary import DEM_VARIABLES, compute_ancillary
+from lulcmap.chipdata.schema import FEATURES_ATTR
 from lulcmap.chipdata.writer import ChipBatch, DatasetWriter
 from lulcmap.chips import ChipPlan
 from lulcmap.config import PrepareConfig
@@ -42,12 +45,22 @@ from lulcmap.io.writers import atomic_outputs
 from lulcmap.legend import Crosswalk, load_crosswalk, load_legend
 from lulcmap.model.card import Radiometry
 from lulcmap.stream import chip_rows
+from lulcmap.training.features import FeatureEncoder, SceneFeatures, load_encoder
 from lulcmap.training.reference import Reference, open_reference
 from lulcmap.version import __version__
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+
+@dataclass
+class _Features:
+    """The encoder and one scene read for it (``backbone: presto``)."""
+
+    encoder: FeatureEncoder
+    source: SceneFeatures
+    anc: dict[str, np.ndarray]
 
 
 def ancillary_sources(
@@ -97,12 +110,18 @@ def _chip_rows(
     ancillary: np.ndarray,
     min_valid: float,
     counts: dict[str, int],
+    features: _Features | None = None,
 ) -> Iterator[ChipBatch]:
     """One batch per distinct chip row of :func:`lulcmap.stream.chip_rows` (the very stream
-    ``predict`` reads): kept chips with all their per-chip values."""
+    ``predict`` reads): kept chips with all their per-chip values (and their features, read in
+    step from the reflectance scene)."""
     cols, first_col = np.unique(plan.col_offsets, return_index=True)
     bounds = plan.chip_bounds()
+    feature_rows = (
+        chip_rows(features.source.scene, plan, distinct=True) if features is not None else None
+    )
     for strip in chip_rows(scene, plan, distinct=True):
+        feature_strip = next(feature_rows) if feature_rows is not None else None
         r = strip.row
         vf = strip.valid_fractions(first_col)
         keep = np.flatnonzero(vf >= min_valid)
@@ -112,6 +131,11 @@ def _chip_rows(
         mapped = n2_area.sum(axis=1) > 0
         counts["no_reference"] += int((~mapped).sum())
         keep, fp, n2_area, unmapped = keep[mapped], fp[mapped], n2_area[mapped], unmapped[mapped]
+        feats = None
+        if features is not None and feature_strip is not None:
+            feats = features.encoder.chip_features(
+                features.source, plan, feature_strip, first_col[keep], features.anc
+            )
         yield ChipBatch(
             image=strip.chips(first_col[keep]),
             ancillary=ancillary[r, first_col[keep]],
@@ -122,6 +146,7 @@ def _chip_rows(
             row_off=np.full(len(keep), strip.row_off),
             col_off=cols[keep],
             scene_index=index,
+            features=feats,
         )
 
 
@@ -203,15 +228,19 @@ def _write_scene(
     cfg: PrepareConfig,
     sources: Mapping[str, Path],
     tally: _Tally,
+    encoder: tuple[FeatureEncoder, SceneFeatures] | None = None,
 ) -> None:
     """Ancillary means per chip, then the scene's chips strip by strip."""
     names = list(sources)
     climate = {n: p for n, p in sources.items() if n not in DEM_VARIABLES}
     anc = compute_ancillary(plan, variables=names, dem=cfg.dem, climate=climate)
+    features = _Features(*encoder, anc) if encoder is not None else None
     values = np.stack([anc[v] for v in names], axis=-1) if names else np.empty((*plan.shape, 0))
     counts = {"low_valid": 0, "no_reference": 0}
     kept, per_strip = 0, len(np.unique(plan.col_offsets))
-    rows = _chip_rows(scene, plan, index, reference, values, cfg.min_valid_fraction, counts)
+    rows = _chip_rows(
+        scene, plan, index, reference, values, cfg.min_valid_fraction, counts, features
+    )
     for batch in rows:
         writer.add(batch)
         kept, tally.done = kept + len(batch), tally.done + per_strip
@@ -229,6 +258,11 @@ def prepare_dataset(cfg: PrepareConfig, *, on_progress: Progress | None = None) 
             f"--stride {cfg.stride} exceeds --chip-size {cfg.chip_size}: chips would leave gaps; "
             "use a stride up to the chip size"
         )
+    presto_only = {"bands": cfg.bands, "pixels_per_cell": cfg.pixels_per_cell, "date": cfg.date}
+    given = [k for k, v in presto_only.items() if v is not None]
+    if cfg.backbone != "presto" and (given or cfg.features != "mean"):
+        names = ", ".join("--" + k.replace("_", "-") for k in given or ["features"])
+        raise ConfigError(f"{names} apply to the encoder features: add --backbone presto")
     crosswalk = load_crosswalk(cfg.crosswalk, legend=load_legend(cfg.legend))
     radiometry = Radiometry(reflectance_max=cfg.reflectance_max)
     sources = ancillary_sources(cfg.dem, cfg.climate, cfg.climate_vars)
@@ -242,16 +276,26 @@ def prepare_dataset(cfg: PrepareConfig, *, on_progress: Progress | None = None) 
         unit = metres_per_unit(scenes[0].grid)
         tally = _Tally(sum(len(set(p.row_offsets)) * len(set(p.col_offsets)) for p in plans),
                        on_progress)  # fmt: skip
+        attrs = _attrs(cfg, scenes, reference, crosswalk, radiometry, sources)
+        encoder = load_encoder(cfg) if cfg.backbone == "presto" else None
+        read = (
+            [encoder.scene(cfg, Path(p), s, stack) for p, s in zip(cfg.scenes, scenes, strict=True)]
+            if encoder
+            else []
+        )
+        if encoder is not None:
+            attrs[FEATURES_ATTR] = encoder.record(read)
         with atomic_outputs(out.parent, [out.name], overwrite=cfg.overwrite) as staging:
             writer = DatasetWriter(
                 staging / out.name,
-                attrs=_attrs(cfg, scenes, reference, crosswalk, radiometry, sources),
+                attrs=attrs,
                 legend=crosswalk.legend,
                 variables=list(sources),
                 block_size=(cfg.block_size[0] / unit, cfg.block_size[1] / unit),
             )
             for index, (scene, plan) in enumerate(zip(scenes, plans, strict=True)):
-                _write_scene(writer, scene, plan, index, reference, cfg, sources, tally)
+                feed = (encoder, read[index]) if encoder is not None else None
+                _write_scene(writer, scene, plan, index, reference, cfg, sources, tally, feed)
             if not sum(tally.per_scene):
                 raise InputDataError(
                     f"no chip has both valid pixels (>= {cfg.min_valid_fraction:g}) and mapped "

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import xarray as xr
 from safetensors.torch import save as safetensors_bytes
+from torch import nn
 
 from lulcmap.chipdata import reader as dsio
 from lulcmap.errors import ConfigError
@@ -62,7 +63,8 @@ class TrainResult:
     """A trained model: its complete card, network, serialised weights, log and evaluation."""
 
     card: ModelCard
-    net: LulcNet
+    net: nn.Module
+    """The network (``--backbone presto``: the head)."""
     weights: bytes
     """The safetensors file's bytes (their sha256 is in the card)."""
     history: list[EpochRecord]
@@ -99,7 +101,7 @@ def open_training_data(
     return dsio.open_chip_datasets(paths), roles
 
 
-def _held_blocks(
+def held_blocks(
     ds: xr.Dataset, usable: np.ndarray, roles: dict[str, list[int]], opt: TrainOptions
 ) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
     """The named test and validation blocks: ``opt``'s, or those of the held-out datasets."""
@@ -178,7 +180,7 @@ def reproducible(seed: int, device: torch.device) -> Iterator[None]:
             torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
 
 
-def _baseline_mask(ds: xr.Dataset, card: ModelCard, split: BlockSplit) -> np.ndarray:
+def baseline_mask(ds: xr.Dataset, card: ModelCard, split: BlockSplit) -> np.ndarray:
     """The chips ``lulcmap evaluate --split test`` will average for the baseline; selecting them
     before training checks that it will accept the split recorded in the card."""
     recorded = card.model_copy(update={"training": {"split": split_record(ds, split)}})
@@ -199,7 +201,7 @@ def train_model(
     dsio.check_classes(ds, legend, ("N1", "N2"), what="its legend")
     names = ancillary_names(ds, opt.ancillary)
     usable, counts = usable_chips(ds, names, opt.max_unmapped)
-    test_blocks, val_blocks = _held_blocks(ds, usable, roles, opt)
+    test_blocks, val_blocks = held_blocks(ds, usable, roles, opt)
     split = split_chips(
         ds,
         usable,
@@ -212,7 +214,7 @@ def train_model(
     device = torch.device(resolve_device(opt.device))
     train, val = load_chips(ds, split.train, names), load_chips(ds, split.val, names)
     card = initial_card(ds, opt, train, names)
-    baseline = _baseline_mask(ds, card, split)
+    baseline = baseline_mask(ds, card, split)
     log.info(
         "%d training chips (%d blocks), %d validation (%d), %d test (%d); %s",
         *(len(split.train), len(split.train_blocks), len(split.val), len(split.val_blocks)),
@@ -262,6 +264,8 @@ __all__ = [
     "TrainOptions",
     "TrainResult",
     "ancillary_names",
+    "baseline_mask",
+    "held_blocks",
     "load_chips",
     "open_training_data",
     "reproducible",
