@@ -36,8 +36,10 @@ from lulcmap.stream import ChipRow, StripSource, chip_rows, read_ahead
 
 log = logging.getLogger(__name__)
 
-PIXELS_PER_BATCH = 16384
-"""Most lattice pixels per model call (a batch holds fewer cells when cells hold more pixels)."""
+PIXELS_PER_BATCH = 1024
+"""Most lattice pixels per model call (a batch holds fewer cells when cells hold more pixels).
+Presto on 2 CPU cores runs fastest at 512-1024 pixels a call; 8192 took half the speed and 2 GB
+(benchmarks/PRESTO.md, section 2)."""
 
 
 @dataclass(frozen=True)
