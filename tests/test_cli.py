@@ -68,6 +68,8 @@ def test_existing_output_needs_overwrite(small_world: dict[str, Path], tmp_path:
     assert code == 2 and "--overwrite" in output
     assert (out / "scene_N1.tif").read_text() == "precious"
     assert sorted(p.name for p in out.iterdir()) == ["scene_N1.tif"]
+    (out / "scene_N1.tif").unlink()  # --overwrite replaces only lulcmap outputs
+    assert invoke(*base_args(small_world, out))[0] == 0
     code, output = invoke(*base_args(small_world, out), "--overwrite")
     assert code == 0, output
     assert cog_validate(str(out / "scene_N1.tif"))[0]

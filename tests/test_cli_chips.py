@@ -101,6 +101,11 @@ def test_existing_outputs_need_overwrite(seed_folder: Path, tmp_path: Path) -> N
     assert [p.name for p in out.iterdir()] == [output_name("N1")]
     assert (out / output_name("N1")).read_text() == "precious"
     code, output = invoke("chips", seed_folder, "--out", out, "--quiet", "--overwrite")
+    assert code == 2 and "did not write" in output  # --overwrite replaces only lulcmap outputs
+    assert (out / output_name("N1")).read_text() == "precious"
+    (out / output_name("N1")).unlink()
+    assert invoke("chips", seed_folder, "--out", out, "--quiet")[0] == 0
+    code, output = invoke("chips", seed_folder, "--out", out, "--quiet", "--overwrite")
     assert code == 0, output
     assert (out / output_name("N1")).read_text().startswith("filename,Artificial,")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,8 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def split_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo model's card with a recorded block split: test block 1, training block 0."""
     card = yaml.safe_load((DEMO / "card.yaml").read_text("utf-8"))
-    card["weights"]["file"] = str(DEMO / card["weights"]["file"])
+    folder = tmp_path_factory.mktemp("card")
+    shutil.copy(DEMO / card["weights"]["file"], folder)  # weights are a bare name next to the card
     card["training"] = {
         "split": {
             "test_blocks": [1],
@@ -53,7 +55,7 @@ def split_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "block_bounds": {1: list(block_bounds(1))},
         }
     }
-    path = tmp_path_factory.mktemp("card") / "card.yaml"
+    path = folder / "card.yaml"
     path.write_text(yaml.safe_dump(card), "utf-8")
     return path
 
@@ -107,7 +109,7 @@ def test_bad_options(dataset: Path, tmp_path: Path, args: list[str], needles: li
 
 def test_card_without_a_split(dataset: Path, tmp_path: Path) -> None:
     card = yaml.safe_load((DEMO / "card.yaml").read_text("utf-8"))
-    card["weights"]["file"] = str(DEMO / card["weights"]["file"])
+    shutil.copy(DEMO / card["weights"]["file"], tmp_path)
     card["training"] = {}
     path = tmp_path / "card.yaml"
     path.write_text(yaml.safe_dump(card), "utf-8")

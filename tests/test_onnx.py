@@ -30,6 +30,7 @@ from lulcmap.model.network import LulcNet
 from lulcmap.model.onnx import OnnxModel
 from lulcmap.model.registry import load_model, models_dir
 from lulcmap.testing import ANCILLARY_NAMES, ANCILLARY_UNITS
+from lulcmap.testing.cli import assert_clean_failure, invoke
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # legacy ONNX exporter
@@ -534,3 +535,27 @@ def test_onnx_models_run_one_call_at_a_time(
     monkeypatch.setattr(predict_module, "run_inference", spy)
     predict(small_world["scene"], model=models("N2")[1], **world_inputs(small_world))
     assert [(o.workers, o.device, o.bf16) for o in seen] == [(1, "cpu", False)]
+
+
+def test_external_data_is_refused(
+    models: Callable[[str], tuple[Path, Path]], small_world: dict[str, Path], tmp_path: Path
+) -> None:
+    """Tensors in ``weights.bin`` are outside the card's sha256: swapping them would go unseen."""
+    onnx = pytest.importorskip("onnx")
+    _, card = models("N2")
+    onnx_file = tmp_path / "external.onnx"
+    onnx.save(
+        onnx.load(str(card.with_suffix(".onnx"))),
+        str(onnx_file),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    assert (tmp_path / "weights.bin").is_file()
+    external = onnx_card(onnx_file, "N2", PUBLISHED)
+    out = tmp_path / "out"
+    args = ["predict", small_world["scene"], "--dem", small_world["dem"]]
+    args += ["--climate", small_world["climate"], "--out", out, "--model", external, "--quiet"]
+    code, output = invoke(*args)
+    assert_clean_failure(code, output, out, "external data", "save_as_external_data=False")

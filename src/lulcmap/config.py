@@ -9,15 +9,31 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from lulcmap.errors import ConfigError
 
 Device = Literal["auto", "cpu", "cuda"]
 MODEL_HELP = "Shipped model id (see `lulcmap models`) or a card path."
 OVERWRITE_HELP = "Replace existing outputs."
+
+
+def _bare_name(value: str) -> str:
+    """An output name stem is a bare file name: outputs land inside ``--out``, never beside it."""
+    if not value.strip():
+        raise ValueError("the name stem is empty; give a file name such as `scene`")
+    if "/" in value or "\\" in value or ".." in value:
+        raise ValueError(
+            f"the name stem {value!r} is not a bare file name (no `/`, `\\` or `..`); "
+            "outputs are written inside --out, so give a name such as `scene`"
+        )
+    return value
+
+
+Stem = Annotated[str, AfterValidator(_bare_name)]
+"""An output name stem: a bare file name (no separators, no ``..``, not absolute, not empty)."""
 
 
 class StrictConfig(BaseModel):
@@ -97,7 +113,7 @@ class PredictConfig(StrictConfig):
         description="Refuse ancillary values outside the model's training range (beyond 5 σ of "
         "its card's statistics, or in another unit such as kelvin for °C) instead of warning.",
     )
-    stem: str | None = Field(None, description="Output name stem (default: scene name).")
+    stem: Stem | None = Field(None, description="Output name stem (default: scene name).")
     overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
     @property
@@ -265,7 +281,7 @@ class ScoreConfig(StrictConfig):
 
     maps: Path = Field(description="The predict step's output folder.")
     truth: Path = Field(description="The folder holding truth_<level>.tif.")
-    stem: str = Field("scene", description="The maps' name stem: <stem>_<level>.tif.")
+    stem: Stem = Field("scene", description="The maps' name stem: <stem>_<level>.tif.")
     levels: tuple[Literal["N1", "N2"], ...] = Field(
         ("N1", "N2"), min_length=1, description="The levels scored."
     )
@@ -306,7 +322,8 @@ def validate(
             hint = f" (unknown key; accepted: {', '.join(keys)})" if keys else " (unknown key)"
         see = example or (f"see `{source} --help`" if source.startswith("lulcmap ") else "")
         raise ConfigError(
-            f"{source}: `{where}`{hint}: {first['msg']}" + (f"; {see}" if see else "")
+            f"{source}: `{where}`{hint}: {str(first['msg']).removeprefix('Value error, ')}"
+            + (f"; {see}" if see else "")
         ) from None
 
 
@@ -341,6 +358,7 @@ __all__ = [
     "PredictConfig",
     "PrepareConfig",
     "ScoreConfig",
+    "Stem",
     "StrictConfig",
     "TruthConfig",
     "WorldConfig",

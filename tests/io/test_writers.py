@@ -212,9 +212,9 @@ def test_failure_leaves_no_final_names_and_no_staging(
 
 def test_overwrite_replaces_a_zarr_directory(tmp_path: Path, prediction) -> None:
     old = tmp_path / "s.zarr"
-    old.mkdir()
-    (old / "stale").write_text("stale")
     ds = prediction()
+    write_outputs(ds, tmp_path, "s", legend=LEGEND, run_record={}, overwrite=False)
+    (old / "stale").write_text("stale")  # inside a lulcmap store: replaced with it
     write_outputs(ds, tmp_path, "s", legend=LEGEND, run_record={}, overwrite=True)
     assert not (old / "stale").exists()
     assert xr.open_zarr(old)["N2"].shape == ds["N2"].shape
@@ -224,6 +224,7 @@ def test_overwrite_replaces_a_zarr_directory(tmp_path: Path, prediction) -> None
 def test_failed_move_puts_back_the_previous_outputs(tmp_path: Path, monkeypatch) -> None:
     for name in ("a.txt", "b.txt"):
         (tmp_path / name).write_text("old")
+    monkeypatch.setattr(writers, "foreign", lambda found: [])  # as if lulcmap wrote them
     real_replace = writers.os.replace
 
     def flaky_replace(src: Path, dst: Path) -> None:

@@ -37,6 +37,7 @@ from rio_cogeo.utils import get_maximum_overview_level
 from lulcmap.errors import InputDataError, OutputExistsError
 from lulcmap.grid import Grid
 from lulcmap.io.env import gdal_env
+from lulcmap.io.products import describe, foreign
 from lulcmap.legend import LEVELS, Legend
 
 logger = logging.getLogger(__name__)
@@ -339,7 +340,15 @@ def check_outputs_free(paths: Iterable[Path], overwrite: bool, *, step: str = ""
     of ``paths`` exists and ``overwrite`` is not set. ``step`` (e.g. ``step 2 (train)``) names a
     pipeline step whose outputs are checked before the pipeline starts."""
     found = [p for p in paths if p.exists() or p.is_symlink()]
-    if not found or overwrite:
+    if not found:
+        return
+    if overwrite:
+        theirs = foreign(found)
+        if theirs:
+            raise OutputExistsError(
+                f"{theirs[0]} is {describe(theirs[0])} that lulcmap did not write; --overwrite "
+                "replaces only lulcmap outputs: move it away or choose another --out"
+            )
         return
     if step:
         raise OutputExistsError(

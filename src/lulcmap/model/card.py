@@ -28,7 +28,7 @@ from pydantic import (
 
 from lulcmap.errors import InputNotFoundError, ModelCardError, WeightsHashError
 from lulcmap.legend import LEVELS, Legend, derived_levels, load_legend
-from lulcmap.model.card_encoder import EncoderSpec, HeadSpec
+from lulcmap.model.card_encoder import EncoderSpec, HeadSpec, WeightsFile
 
 ONNX_DOC = "docs/onnx.md"
 """Where converting a published model to ONNX and writing its card is explained."""
@@ -85,7 +85,7 @@ class Weights(_Strict):
     in ``lulcmap models`` but refuses to load until the user records the hash of their file.
     """
 
-    file: str
+    file: WeightsFile
     sha256: Sha256 | None
     format: Literal["safetensors", "onnx"] = "safetensors"
     source: str = ""

@@ -24,7 +24,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from lulcmap.resources import shipped_dir
 
@@ -40,10 +47,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _bare_file(value: str) -> str:
+    """A weights file is a bare file name next to the card: nothing outside its folder is read."""
+    if not value.strip() or "/" in value or "\\" in value or ".." in value or ":" in value:
+        raise ValueError(
+            f"weights file {value!r} must be a bare file name next to the card (no `/`, `\\`, "
+            "`:` or `..`); put the file beside the card and give its name, e.g. weights.onnx"
+        )
+    return value
+
+
+WeightsFile = Annotated[str, AfterValidator(_bare_file)]
+"""A card's weights (or encoder) file: a bare file name, resolved next to the card."""
+
+
 class EncoderWeights(_Strict):
     """The encoder's safetensors file (a bare file name) and its sha256, always verified."""
 
-    file: Annotated[str, StringConstraints(pattern=r"^[^/\\]+$")]
+    file: WeightsFile
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -119,5 +140,6 @@ __all__ = [
     "EncoderSpec",
     "EncoderWeights",
     "HeadSpec",
+    "WeightsFile",
     "check_lattice",
 ]

@@ -24,6 +24,7 @@ import torch
 
 from lulcmap.errors import MissingDependencyError, ModelCardError
 from lulcmap.model.card import ONNX_DOC, ModelCard, OnnxSpec
+from lulcmap.model.onnx_external import refuse_external_data
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,7 @@ class OnnxModel:
         if spec is None:
             raise ModelCardError(f"card {card.id} has no `onnx` block; see {ONNX_DOC}")
         ort = import_onnxruntime(card)
+        refuse_external_data(path, card.id)
         dev = torch.device(device)
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: onnxruntime's warnings are not the user's
