@@ -17,28 +17,12 @@ from rio_cogeo.cogeo import cog_validate
 
 from lulcmap.legend import load_legend
 from lulcmap.model.registry import models_dir
-from lulcmap.testing.cli import assert_clean_failure, invoke
-
-
-def base_args(w: dict[str, Path], out: Path) -> list[object]:
-    return [
-        "predict",
-        w["scene"],
-        "--dem",
-        w["dem"],
-        "--climate",
-        w["climate"],
-        "--out",
-        out,
-        "--quiet",
-        "--model",
-        "demo-synthetic",
-    ]
+from lulcmap.testing.cli import assert_clean_failure, invoke, predict_args
 
 
 def test_predict_end_to_end(small_world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    code, output = invoke(*base_args(small_world, out))
+    code, output = invoke(*predict_args(small_world, out))
     assert code == 0, output
     names = sorted(p.name for p in out.iterdir())
     assert names == [
@@ -64,20 +48,20 @@ def test_existing_output_needs_overwrite(small_world: dict[str, Path], tmp_path:
     out = tmp_path / "out"
     out.mkdir()
     (out / "scene_N1.tif").write_text("precious")
-    code, output = invoke(*base_args(small_world, out))
+    code, output = invoke(*predict_args(small_world, out))
     assert code == 2 and "--overwrite" in output
     assert (out / "scene_N1.tif").read_text() == "precious"
     assert sorted(p.name for p in out.iterdir()) == ["scene_N1.tif"]
     (out / "scene_N1.tif").unlink()  # --overwrite replaces only lulcmap outputs
-    assert invoke(*base_args(small_world, out))[0] == 0
-    code, output = invoke(*base_args(small_world, out), "--overwrite")
+    assert invoke(*predict_args(small_world, out))[0] == 0
+    code, output = invoke(*predict_args(small_world, out), "--overwrite")
     assert code == 0, output
     assert cog_validate(str(out / "scene_N1.tif"))[0]
 
 
 def test_missing_scene(small_world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = base_args(small_world, out)
+    args = predict_args(small_world, out)
     args[1] = tmp_path / "nope.tif"
     assert_clean_failure(*invoke(*args), out, "nope.tif")
 
@@ -86,7 +70,7 @@ def test_scene_not_a_raster(small_world: dict[str, Path], tmp_path: Path) -> Non
     bogus = tmp_path / "scene.tif"
     bogus.write_text("not a raster")
     out = tmp_path / "out"
-    args = base_args(small_world, out)
+    args = predict_args(small_world, out)
     args[1] = bogus
     assert_clean_failure(*invoke(*args), out, "scene.tif")
 
@@ -99,7 +83,7 @@ def test_scene_without_crs(small_world: dict[str, Path], tmp_path: Path) -> None
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     out = tmp_path / "out"
-    args = base_args(small_world, out)
+    args = predict_args(small_world, out)
     args[1] = path
     assert_clean_failure(*invoke(*args), out, "coordinate reference system")
 
@@ -121,7 +105,7 @@ def test_dem_not_covering_scene(small_world: dict[str, Path], tmp_path: Path) ->
     ) as dst:
         dst.write(np.full((1, 50, 50), 500, np.float32))
     out = tmp_path / "out"
-    args = base_args(small_world, out)
+    args = predict_args(small_world, out)
     args[3] = dem
     assert_clean_failure(*invoke(*args), out, "DEM", "cover")
 
@@ -133,14 +117,14 @@ def test_missing_climate_variable_lists_what_was_found(
     shutil.copytree(small_world["climate"], clim)
     (clim / "temp_min.tif").unlink()
     out = tmp_path / "out"
-    args = base_args(small_world, out)
+    args = predict_args(small_world, out)
     args[5] = clim
     assert_clean_failure(*invoke(*args), out, "temp_min", "temp_max", "--climate-var")
 
 
 def test_rgb_bands_the_scene_lacks(small_world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert_clean_failure(*invoke(*base_args(small_world, out), "--rgb-bands", "4,3,2"), out, "4")
+    assert_clean_failure(*invoke(*predict_args(small_world, out), "--rgb-bands", "4,3,2"), out, "4")
 
 
 def _copy_model(tmp_path: Path) -> Path:
@@ -154,7 +138,7 @@ def test_weights_hash_mismatch(small_world: dict[str, Path], tmp_path: Path) -> 
     weights = card.parent / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
     out = tmp_path / "out"
-    assert_clean_failure(*invoke(*base_args(small_world, out), "--model", card), out, "sha256")
+    assert_clean_failure(*invoke(*predict_args(small_world, out), "--model", card), out, "sha256")
 
 
 def test_malformed_card(small_world: dict[str, Path], tmp_path: Path) -> None:
@@ -164,14 +148,14 @@ def test_malformed_card(small_world: dict[str, Path], tmp_path: Path) -> None:
     card.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"
     assert_clean_failure(
-        *invoke(*base_args(small_world, out), "--model", card), out, "colour_of_the_sky"
+        *invoke(*predict_args(small_world, out), "--model", card), out, "colour_of_the_sky"
     )
 
 
 def test_unknown_model_name(small_world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert_clean_failure(
-        *invoke(*base_args(small_world, out), "--model", "nonexistent"), out, "demo-synthetic"
+        *invoke(*predict_args(small_world, out), "--model", "nonexistent"), out, "demo-synthetic"
     )
 
 
@@ -223,7 +207,7 @@ def test_cuda_asked_for_without_cuda(
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out = tmp_path / "out"
-    assert_clean_failure(*invoke(*base_args(small_world, out), "--device", "cuda"), out, "CUDA")
+    assert_clean_failure(*invoke(*predict_args(small_world, out), "--device", "cuda"), out, "CUDA")
 
 
 def test_weights_that_do_not_fit_the_card(small_world: dict[str, Path], tmp_path: Path) -> None:
@@ -233,13 +217,14 @@ def test_weights_that_do_not_fit_the_card(small_world: dict[str, Path], tmp_path
     card.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"
     assert_clean_failure(
-        *invoke(*base_args(small_world, out), "--model", card), out, "do not fit", "architecture"
+        *invoke(*predict_args(small_world, out), "--model", card), out, "do not fit", "architecture"
     )
 
 
 def test_stride_larger_than_the_chip(small_world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert_clean_failure(*invoke(*base_args(small_world, out), "--stride", "300"), out, "--stride")
+    code, output = invoke(*predict_args(small_world, out), "--stride", "300")
+    assert_clean_failure(code, output, out, "--stride")
 
 
 @pytest.mark.skipif(

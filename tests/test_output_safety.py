@@ -9,24 +9,7 @@ import pytest
 import yaml
 
 from lulcmap.model.registry import models_dir
-from lulcmap.testing.cli import assert_clean_failure, invoke
-
-
-def predict_args(w: dict[str, Path], out: Path, *extra: object) -> list[object]:
-    return [
-        "predict",
-        w["scene"],
-        "--dem",
-        w["dem"],
-        "--climate",
-        w["climate"],
-        "--out",
-        out,
-        "--quiet",
-        "--model",
-        "demo-synthetic",
-        *extra,
-    ]
+from lulcmap.testing.cli import assert_clean_failure, invoke, predict_args
 
 
 def _files(root: Path) -> set[Path]:

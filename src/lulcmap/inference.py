@@ -116,14 +116,11 @@ class _Cutter:
         return np.empty((self.batch_size, 3, s, s), np.uint8)
 
     def add_row(self, strip: ChipRow) -> Iterator[Batch]:
-        row = strip.row
-        vf = strip.valid_fractions().astype(np.float32)
-        self.valid_fraction[row] = vf
-        low = vf < self.min_valid
-        self.n_low += int(low.sum())
-        for c in np.flatnonzero(~low & self.has_ancillary[row]).tolist():
+        cols, n_low = accepted_cells(strip, self.valid_fraction, self.min_valid, self.has_ancillary)
+        self.n_low += n_low
+        for c in cols.tolist():
             self._images[self._n] = strip.chip(c)
-            self._where.append((row, c))
+            self._where.append((strip.row, c))
             self._n += 1
             if self._n == self.batch_size:
                 yield self.flush()
@@ -135,19 +132,40 @@ class _Cutter:
         self._images, self._n, self._where = self._new_images(), 0, []
         return batch
 
-    @property
-    def pending(self) -> int:
-        return self._n
+    def finish(self) -> Iterator[Batch]:
+        """The last, partly filled batch, if any."""
+        if self._n:
+            yield self.flush()
 
 
-def _produce(cutter: _Cutter, source: StripSource) -> Iterator[Batch | _RowsDone]:
+class RowCutter(Protocol):
+    """Cuts each chip row of a stream into model batches (the chip cutter, the pixel lattice)."""
+
+    plan: ChipPlan
+
+    def add_row(self, strip: ChipRow) -> Iterator[Batch]: ...
+
+    def finish(self) -> Iterator[Batch]: ...
+
+
+def accepted_cells(
+    strip: ChipRow, valid_fraction: np.ndarray, min_valid: float, ok: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Records the strip's valid fractions in ``valid_fraction``; returns the columns of its
+    cells to predict (valid enough and ``ok``) and how many were below ``min_valid``."""
+    vf = strip.valid_fractions().astype(np.float32)
+    valid_fraction[strip.row] = vf
+    low = vf < min_valid
+    return np.flatnonzero(~low & ok[strip.row]), int(low.sum())
+
+
+def _produce(cutter: RowCutter, source: StripSource) -> Iterator[Batch | _RowsDone]:
     """The reader thread's work: batches, and a marker as each chip row has been read."""
     cols = cutter.plan.shape[1]
     for strip in chip_rows(source, cutter.plan):
         yield from cutter.add_row(strip)
         yield _RowsDone(cols)
-    if cutter.pending:
-        yield cutter.flush()
+    yield from cutter.finish()
 
 
 def _batches(
@@ -160,6 +178,33 @@ def _batches(
                 on_row(item.cells)
         else:
             yield item
+
+
+def stream_cells(
+    source: StripSource,
+    cutter: RowCutter,
+    model: Callable[..., object],
+    fractions: np.ndarray,
+    *,
+    options: EngineOptions,
+    on_row: Callable[[int], None] | None = None,
+) -> None:
+    """Reads ``source`` a chip row at a time in a thread, cuts each row with ``cutter``, runs
+    the batches through ``model`` and stores each batch's values at its cells of ``fractions``
+    ``(classes, rows, cols)``. The chip engine and the pixel engine both run this way."""
+
+    def store(batch: Batch, values: np.ndarray) -> None:
+        rows, cols = batch.key
+        fractions[:, rows, cols] = values.T
+
+    with closing(read_ahead(_produce(cutter, source), options.prefetch)) as items:
+        run_batches(
+            model,  # type: ignore[arg-type]
+            _batches(items, on_row),
+            store,
+            n_outputs=fractions.shape[0],
+            options=options.run,
+        )
 
 
 def run_inference(
@@ -195,12 +240,7 @@ def run_inference(
         plan, ancillary, anc_ok, options.batch_size, options.min_valid_fraction, valid_fraction
     )
 
-    def store(batch: Batch, values: np.ndarray) -> None:
-        rows, cols = batch.key
-        fractions[:, rows, cols] = values.T
-
-    with closing(read_ahead(_produce(cutter, source), options.prefetch)) as items:
-        run_batches(model, _batches(items, on_row), store, n_outputs=n_classes, options=options.run)
+    stream_cells(source, cutter, model, fractions, options=options, on_row=on_row)
     n_no_anc = int(np.sum(~anc_ok & (valid_fraction >= options.min_valid_fraction)))
     n_pred = int(np.isfinite(fractions[0]).sum())
     log.info(
@@ -217,6 +257,9 @@ __all__ = [
     "AbundanceModel",
     "EngineOptions",
     "InferenceResult",
+    "RowCutter",
+    "accepted_cells",
     "run_inference",
+    "stream_cells",
     "tune_malloc",
 ]

@@ -20,19 +20,18 @@ too. Cells below the valid threshold, or without a value the model needs, are no
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from pyproj import Transformer
 
 from lulcmap.chips import ChipPlan
-from lulcmap.inference import EngineOptions, InferenceResult
+from lulcmap.inference import EngineOptions, InferenceResult, accepted_cells, stream_cells
 from lulcmap.model.pixel import lattice_offsets
 from lulcmap.model.presto_inputs import assemble
-from lulcmap.model.runtime import Batch, run_batches
-from lulcmap.stream import ChipRow, StripSource, chip_rows, read_ahead
+from lulcmap.model.runtime import Batch
+from lulcmap.stream import ChipRow, StripSource
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +72,6 @@ class CellInputs:
 
 
 @dataclass
-class _RowsDone:
-    cells: int
-
-
-@dataclass
 class _Lattice:
     """Cuts the lattice pixels of each strip's accepted cells into batches of Presto inputs."""
 
@@ -89,19 +83,16 @@ class _Lattice:
     has_inputs: np.ndarray  # (rows, cols) bool
     to_lonlat: Transformer
     n_low: int = field(default=0, init=False)
-    _pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(
-        default_factory=list, init=False
-    )
 
     def add_row(self, strip: ChipRow) -> Iterator[Batch]:
-        row = strip.row
-        vf = strip.valid_fractions().astype(np.float32)
-        self.valid_fraction[row] = vf
-        low = vf < self.min_valid
-        self.n_low += int(low.sum())
-        cols = np.flatnonzero(~low & self.has_inputs[row])
+        cols, n_low = accepted_cells(strip, self.valid_fraction, self.min_valid, self.has_inputs)
+        self.n_low += n_low
         for start in range(0, len(cols), self.batch_cells):
             yield self._batch(strip, cols[start : start + self.batch_cells])
+
+    def finish(self) -> Iterator[Batch]:
+        """Nothing is held back: each row's cells are cut into batches as it is read."""
+        yield from ()
 
     def _batch(self, strip: ChipRow, cols: np.ndarray) -> Batch:
         return lattice_batch(self.plan, self.cells, strip, cols, self.to_lonlat)
@@ -151,24 +142,6 @@ def lattice_batch(
     return Batch((x, mask, latlons, month, valid), key=(rows, cols))
 
 
-def _produce(lattice: _Lattice, source: StripSource) -> Iterator[Batch | _RowsDone]:
-    cols = lattice.plan.shape[1]
-    for strip in chip_rows(source, lattice.plan):
-        yield from lattice.add_row(strip)
-        yield _RowsDone(cols)
-
-
-def _batches(
-    items: Iterable[Batch | _RowsDone], on_row: Callable[[int], None] | None
-) -> Iterator[Batch]:
-    for item in items:
-        if isinstance(item, _RowsDone):
-            if on_row is not None:
-                on_row(item.cells)
-        else:
-            yield item
-
-
 def run_pixels(
     source: StripSource,
     plan: ChipPlan,
@@ -197,18 +170,7 @@ def run_pixels(
         plan, cells, batch_cells, options.min_valid_fraction, valid_fraction, has_inputs, to_lonlat
     )
 
-    def store(batch: Batch, values: np.ndarray) -> None:
-        r, c = batch.key
-        fractions[:, r, c] = values.T
-
-    with closing(read_ahead(_produce(lattice, source), options.prefetch)) as items:
-        run_batches(
-            model,  # type: ignore[arg-type]
-            _batches(items, on_row),
-            store,
-            n_outputs=n_classes,
-            options=options.run,
-        )
+    stream_cells(source, lattice, model, fractions, options=options, on_row=on_row)
     n_missing = int(np.sum(~has_inputs & (valid_fraction >= options.min_valid_fraction)))
     n_pred = int(np.isfinite(fractions[0]).sum())
     log.info(

@@ -40,21 +40,24 @@ def open_lazy(gdal_path: str, chunk_rows: int, *, all_bands: bool) -> Any:
         )
 
 
+def warped_on(stack: ExitStack, src: Any, grid: Grid, resampling: Resampling) -> WarpedVRT:
+    """``src`` as a warped VRT on ``grid``, closed with ``stack``."""
+    vrt = WarpedVRT(
+        src,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=resampling,
+    )
+    return stack.enter_context(vrt)
+
+
 def warped_opener(gdal_path: str, grid: Grid, resampling: Resampling) -> Any:
     """Opens ``gdal_path`` as a warped VRT on ``grid`` (for :class:`~lulcmap.io.env.PerThread`)."""
 
     def opener(stack: ExitStack) -> WarpedVRT:
-        src = stack.enter_context(quiet_open(gdal_path))
-        return stack.enter_context(
-            WarpedVRT(
-                src,
-                crs=grid.crs,
-                transform=grid.transform,
-                width=grid.width,
-                height=grid.height,
-                resampling=resampling,
-            )
-        )
+        return warped_on(stack, stack.enter_context(quiet_open(gdal_path)), grid, resampling)
 
     return opener
 

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
-from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
 from lulcmap.errors import CoverageError, NotARasterError
 from lulcmap.grid import Grid
 from lulcmap.io.env import gdal_env, quiet_open
+from lulcmap.io.lazy import warped_on
 from lulcmap.io.paths import require_local
 
 
@@ -63,16 +63,7 @@ def mask_opener(mask: Path, grid: Grid) -> Callable[[ExitStack], Any]:
         src = stack.enter_context(quiet_open(str(mask)))
         if (src.crs, src.transform, src.shape) == (grid.crs, grid.transform, grid.shape):
             return src
-        return stack.enter_context(
-            WarpedVRT(
-                src,
-                crs=grid.crs,
-                transform=grid.transform,
-                width=grid.width,
-                height=grid.height,
-                resampling=Resampling.nearest,
-            )
-        )
+        return warped_on(stack, src, grid, Resampling.nearest)
 
     return opener
 

@@ -17,6 +17,14 @@ def invoke(*args: object) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def predict_args(world: dict[str, Path], out: Path, *extra: object) -> list[object]:
+    """``predict`` of a test world (scene, DEM, climate) with ``demo-synthetic`` into ``out``,
+    quietly, then ``extra``: the arguments for :func:`invoke`."""
+    scene, dem, climate = world["scene"], world["dem"], world["climate"]
+    base = ["predict", scene, "--dem", dem, "--climate", climate, "--out", out, "--quiet"]
+    return [*base, "--model", "demo-synthetic", *extra]
+
+
 def _expect(condition: bool, message: object) -> None:
     """A test check that ``python -O`` keeps (an ``assert`` statement would be stripped)."""
     if not condition:
